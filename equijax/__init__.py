@@ -1,5 +1,5 @@
 """equijax: E(2)-equivariant steerable CNNs in JAX and Equinox."""
 
-from . import group as group
+from . import group as group, gspaces as gspaces, kernels as kernels
 
 __version__ = "0.1.0"

@@ -271,6 +271,8 @@ def transform_grid(x, A: np.ndarray):
         i, j = _exact_indices(tuple(R.astype(int).ravel()), H, W)
         return x[..., i, j]
     # bilinear: source point of each output pixel
+    if not xp.issubdtype(x.dtype, xp.inexact):
+        x = x.astype(xp.result_type(float))
     i, j = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
     p = np.stack([j - (W - 1) / 2, (H - 1) / 2 - i])
     src = np.einsum("ab,a...->b...", A, p)

@@ -288,6 +288,33 @@ print(time.perf_counter() - t0)
 """
 
 
+SWEEP_SCRIPT = f"""
+import json, time
+t0 = time.perf_counter()
+from equijax import gspaces
+from equijax.kernels import EmptyBasisError
+cases = json.load(open({str(DATA)!r}))["cases"]
+for c in cases:
+    s = c["gspace"]
+    gs = gspaces.rot2dOnR2(s[1], *s[2:]) if s[0] == "rot" else gspaces.flipRot2dOnR2(s[1])
+    f = lambda x: gs.trivial_repr if x == "trivial" else gs.regular_repr if x == "regular" else gs.irrep(*x[1:])
+    try:
+        if c["kernel_size"]:
+            gs.build_kernel_basis(f(c["in"]), f(c["out"]), c["kernel_size"])
+        else:
+            gs.build_intertwiner_basis(f(c["in"]), f(c["out"]))
+    except EmptyBasisError:
+        pass
+print(time.perf_counter() - t0)
+"""
+
+
+def test_escnn_sweep_builds_fast():
+    # import included, fresh process
+    seconds = float(subprocess.check_output([sys.executable, "-c", SWEEP_SCRIPT]).decode())
+    assert seconds <= 20.0
+
+
 def test_c8_model_bases_build_fast():
     # a fresh process: nothing cached
     times = [float(subprocess.check_output([sys.executable, "-c", SPEED_SCRIPT]).decode()) for _ in range(3)]

@@ -1,0 +1,349 @@
+"""Steerable convolutions on the plane: `R2Conv` and `R2ConvTransposed`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..gspaces import GSpace2D
+from ..kernels import BasisElement
+from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
+from ._field_type import FieldType
+from ._geometric_tensor import GeometricTensor
+from ._module import EquivariantModule, check_input
+
+_PADDING_MODES = {"zeros": "ZEROS", "reflect": "REFLECT", "replicate": "REPLICATE", "circular": "CIRCULAR"}
+_JNP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pair(name: str, value, minimum: int) -> tuple[int, int]:
+    vals = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    ok = (
+        isinstance(vals, (tuple, list))
+        and len(vals) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in vals)
+    )
+    if not ok:
+        raise ValueError(f"`{name}` (={value!r}) must be an integer >= {minimum} or a pair of them")
+    return int(vals[0]), int(vals[1])
+
+
+def _check_types(in_type, out_type) -> None:
+    for name, t in (("in_type", in_type), ("out_type", out_type)):
+        if not isinstance(t, FieldType):
+            raise TypeError(f"`{name}` (={t!r}) must be a FieldType")
+        if not isinstance(t.gspace, GSpace2D):
+            raise ValueError(f"`{name}` must live on a 2D gspace (R^2), got {t.gspace.name}")
+    if in_type.gspace != out_type.gspace:
+        raise ValueError(f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}")
+
+
+def _basis_args(rings, sigma, frequencies_cutoff, basis_filter):
+    rings = None if rings is None else tuple(float(r) for r in rings)
+    if sigma is not None and not isinstance(sigma, numbers.Real):
+        sigma = tuple(float(s) for s in sigma)
+    return rings, sigma, frequencies_cutoff, basis_filter
+
+
+def _flatten_batch(x: jnp.ndarray) -> tuple[jnp.ndarray, tuple[int, ...]]:
+    batch = x.shape[:-3]
+    return x.reshape((math.prod(batch),) + x.shape[-3:]), batch
+
+
+class _R2ConvBase(EquivariantModule):
+    weights: jax.Array
+    bias: jax.Array | None
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+    kernel_size: int = eqx.field(static=True)
+    stride: tuple[int, int] = eqx.field(static=True)
+    padding: tuple[int, int] = eqx.field(static=True)
+    dilation: int = eqx.field(static=True)
+    groups: int = eqx.field(static=True)
+    use_bias: bool = eqx.field(static=True)
+    basis_args: tuple = eqx.field(static=True)
+
+    def _setup(
+        self, in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
+        frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
+    ) -> None:  # fmt: skip
+        _check_types(in_type, out_type)
+        if not isinstance(kernel_size, numbers.Integral) or isinstance(kernel_size, bool) or kernel_size < 1:
+            raise ValueError(f"`kernel_size` (={kernel_size!r}) must be a positive integer")
+        self.kernel_size = int(kernel_size)
+        self.padding = _pair("padding", padding, 0)
+        self.stride = _pair("stride", stride, 1)
+        if not isinstance(dilation, numbers.Integral) or isinstance(dilation, bool) or dilation < 1:
+            raise ValueError(f"`dilation` (={dilation!r}) must be a positive integer")
+        self.dilation = int(dilation)
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"`use_bias` (={use_bias!r}) must be a bool")
+        if basis_filter is not None and not callable(basis_filter):
+            raise ValueError(f"`basis_filter` (={basis_filter!r}) must be None or a callable taking a BasisElement")
+        split_groups(in_type, out_type, groups)
+        self.in_type, self.out_type, self.groups, self.use_bias = in_type, out_type, groups, use_bias
+        self.basis_args = _basis_args(rings, sigma, frequencies_cutoff, basis_filter)
+        if self.kernel_size % 2 == 0:
+            warnings.warn(
+                f"`kernel_size` (={kernel_size}) is even: the filter has no centre tap, so the output grid sits half a "
+                "pixel off the input grid unless the padding compensates; exact equivariance needs an odd kernel size",
+                stacklevel=3,
+            )
+        plan = self.plan
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        wkey, _ = jax.random.split(key)
+        n = plan.num_weights * groups
+        if initialize:
+            std = jnp.tile(jnp.asarray(plan.he_std, dtype=dtype), groups)
+            self.weights = std * jax.random.normal(wkey, (n,), dtype)
+        else:
+            self.weights = jnp.zeros((n,), dtype)
+        if use_bias and plan.bias_matrix is not None:
+            self.bias = jnp.zeros((plan.bias_matrix.shape[1] * groups,), dtype)
+        else:
+            self.bias = None
+
+    @property
+    def plan(self) -> ExpansionPlan:
+        sub_in, sub_out = split_groups(self.in_type, self.out_type, self.groups)
+        return conv_plan(sub_in, sub_out, self.kernel_size, self.dilation, *self.basis_args)
+
+    def expand_parameters(self) -> tuple[jnp.ndarray, jnp.ndarray | None]:
+        """The filter ``(C_out, C_in // groups, k, k)`` and the bias ``(C_out,)`` (or None)."""
+        plan = self.plan
+        w = self.weights.reshape(self.groups, -1)
+        if self.groups == 1:
+            F = expand_filter(plan, w[0])
+        else:
+            F = jax.vmap(lambda v: expand_filter(plan, v))(w)
+            F = F.reshape((-1,) + F.shape[2:])
+        b = None
+        if self.bias is not None:
+            b = jax.vmap(lambda v: expand_bias(plan, v))(self.bias.reshape(self.groups, -1)).reshape(-1)
+        return F, b
+
+    @property
+    def num_parameters(self) -> int:
+        return self.weights.size + (0 if self.bias is None else self.bias.size)
+
+
+class R2Conv(_R2ConvBase):
+    """A steerable convolution between fields on the plane (escnn's ``R2Conv``).
+
+    The filter is a learned combination of the equivariant kernel basis of every pair of
+    input and output representations (see `equijax.kernels.kernel_basis_on_grid`); the bias
+    acts only on trivial components. Inputs may have any number of leading batch axes.
+
+    **Arguments:**
+
+    - `in_type`, `out_type`: the `FieldType`s (same 2D gspace).
+    - `kernel_size`: odd k for exact equivariance (even sizes warn).
+    - `padding`: int or (pad_h, pad_w); `stride`: int or pair; `dilation`: int.
+    - `groups`: split the fields into `groups` identical chunks connected block-wise.
+    - `use_bias`: learn a bias on the trivial components.
+    - `padding_mode`: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+    - `sigma`, `frequencies_cutoff`, `rings`, `basis_filter`: kernel-basis options (escnn's
+      defaults when ``None``).
+    - `initialize`: generalised He init (escnn's variances) if True, zeros otherwise.
+    - `dtype`: parameter dtype (default: JAX's default float).
+    - `key`: a PRNG key (keyword only).
+
+    **Raises:** `TypeError`/`ValueError` naming the bad argument.
+    """
+
+    padding_mode: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_type: FieldType,
+        out_type: FieldType,
+        kernel_size: int,
+        padding: int | tuple[int, int] = 0,
+        stride: int | tuple[int, int] = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        use_bias: bool = True,
+        padding_mode: str = "zeros",
+        sigma: float | Sequence[float] | None = None,
+        frequencies_cutoff: float | Callable[[float], float] | None = None,
+        rings: Sequence[float] | None = None,
+        basis_filter: Callable[[BasisElement], bool] | None = None,
+        initialize: bool = True,
+        dtype=None,
+        *,
+        key: jax.Array,
+    ):
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"`padding_mode` (={padding_mode!r}) must be one of {sorted(_PADDING_MODES)}")
+        self.padding_mode = padding_mode
+        self._setup(
+            in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
+            frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
+        )  # fmt: skip
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        """**Arguments:** `x`, a `GeometricTensor` of `in_type`, shape ``(*batch, C_in, H, W)``.
+
+        **Returns:** a `GeometricTensor` of `out_type`, shape ``(*batch, C_out, H', W')``.
+        """
+        del key
+        check_input(self, x)
+        F, b = self.expand_parameters()
+        return GeometricTensor(self._conv(x.tensor, F, b), self.out_type)
+
+    def _conv(self, t, F, b):
+        t, batch = _flatten_batch(t)
+        dtype = jnp.result_type(t.dtype, F.dtype)
+        t, F = t.astype(dtype), F.astype(dtype)
+        (ph, pw) = self.padding
+        if self.padding_mode == "zeros":
+            padding = ((ph, ph), (pw, pw))
+        else:
+            t = jnp.pad(t, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode=_JNP_PAD[self.padding_mode])
+            padding = ((0, 0), (0, 0))
+        y = lax.conv_general_dilated(
+            t,
+            F,
+            window_strides=self.stride,
+            padding=padding,
+            rhs_dilation=(self.dilation, self.dilation),
+            feature_group_count=self.groups,
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        )
+        if b is not None:
+            y = y + b.astype(dtype).reshape(1, -1, 1, 1)
+        return y.reshape(batch + y.shape[1:])
+
+    def export(self) -> eqx.nn.Conv2d:
+        """An `eqx.nn.Conv2d` holding the expanded filter and bias (unbatched inputs, as in
+        Equinox; `jax.vmap` it for batches)."""
+        F, b = self.expand_parameters()
+        ph, pw = self.padding
+        conv = eqx.nn.Conv2d(
+            self.in_type.size,
+            self.out_type.size,
+            self.kernel_size,
+            stride=self.stride,
+            padding=((ph, ph), (pw, pw)),
+            dilation=self.dilation,
+            groups=self.groups,
+            use_bias=b is not None,
+            padding_mode=_PADDING_MODES[self.padding_mode],
+            dtype=F.dtype,
+            key=jax.random.key(0),
+        )
+        conv = eqx.tree_at(lambda c: c.weight, conv, F)
+        if b is not None:
+            conv = eqx.tree_at(lambda c: c.bias, conv, b[:, None, None])
+        return conv
+
+    def _testing_input_size(self) -> int:
+        k_eff = self.dilation * (self.kernel_size - 1) + 1
+        for size in range(max(9, k_eff), 64):
+            if size % 2 and all((size + 2 * p - k_eff) % s == 0 for p, s in zip(self.padding, self.stride)):
+                return size
+        return 17
+
+
+class R2ConvTransposed(_R2ConvBase):
+    """The transposed steerable convolution (escnn's ``R2ConvTransposed``): a strided
+    "deconvolution" upsampling fields on the plane, equivariant for ``output_padding=0``.
+
+    Arguments as `R2Conv`, plus `output_padding` (extra rows/columns on the bottom/right);
+    padding is zeros. The filter ``(C_out, C_in // groups, k, k)`` is a combination of the
+    equivariant basis from `in_type` to `out_type`.
+    """
+
+    output_padding: tuple[int, int] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_type: FieldType,
+        out_type: FieldType,
+        kernel_size: int,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        stride: int | tuple[int, int] = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        use_bias: bool = True,
+        sigma: float | Sequence[float] | None = None,
+        frequencies_cutoff: float | Callable[[float], float] | None = None,
+        rings: Sequence[float] | None = None,
+        basis_filter: Callable[[BasisElement], bool] | None = None,
+        initialize: bool = True,
+        dtype=None,
+        *,
+        key: jax.Array,
+    ):
+        self.output_padding = _pair("output_padding", output_padding, 0)
+        self._setup(
+            in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
+            frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
+        )  # fmt: skip
+        for a, s, d in zip(self.output_padding, self.stride, (self.dilation,) * 2):
+            if a >= max(s, d):
+                raise ValueError(
+                    f"`output_padding` (={output_padding!r}) must be smaller than the stride or the dilation"
+                )
+
+    def _padding_transpose(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        span = self.dilation * (self.kernel_size - 1)
+        return tuple((span - p, span - p + a) for p, a in zip(self.padding, self.output_padding))
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        """**Arguments:** `x`, a `GeometricTensor` of `in_type`, shape ``(*batch, C_in, H, W)``.
+
+        **Returns:** a `GeometricTensor` of `out_type`, shape
+        ``(*batch, C_out, (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1, ...)``.
+        """
+        del key
+        check_input(self, x)
+        F, b = self.expand_parameters()
+        t, batch = _flatten_batch(x.tensor)
+        dtype = jnp.result_type(t.dtype, F.dtype)
+        y = lax.conv_general_dilated(
+            t.astype(dtype),
+            F.astype(dtype),
+            window_strides=(1, 1),
+            padding=self._padding_transpose(),
+            lhs_dilation=self.stride,
+            rhs_dilation=(self.dilation, self.dilation),
+            feature_group_count=self.groups,
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        )
+        if b is not None:
+            y = y + b.astype(dtype).reshape(1, -1, 1, 1)
+        return GeometricTensor(y.reshape(batch + y.shape[1:]), self.out_type)
+
+    def export(self) -> eqx.nn.ConvTranspose2d:
+        """An `eqx.nn.ConvTranspose2d` holding the expanded filter and bias."""
+        F, b = self.expand_parameters()
+        ph, pw = self.padding
+        conv = eqx.nn.ConvTranspose2d(
+            self.in_type.size,
+            self.out_type.size,
+            self.kernel_size,
+            stride=self.stride,
+            output_padding=self.output_padding,
+            padding=((ph, ph), (pw, pw)),
+            dilation=self.dilation,
+            groups=self.groups,
+            use_bias=b is not None,
+            dtype=F.dtype,
+            key=jax.random.key(0),
+        )
+        conv = eqx.tree_at(lambda c: c.weight, conv, F)
+        if b is not None:
+            conv = eqx.tree_at(lambda c: c.bias, conv, b[:, None, None])
+        return conv
+
+    def _testing_input_size(self) -> int:
+        return 9

@@ -1,0 +1,99 @@
+"""`Linear`: equivariant linear maps between fields with no base space (equivariant MLPs)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..gspaces import GSpace0D
+from ._expansion import ExpansionPlan, expand_bias, expand_filter, linear_plan
+from ._field_type import FieldType
+from ._geometric_tensor import GeometricTensor
+from ._module import EquivariantModule, check_input
+
+
+class Linear(EquivariantModule):
+    """An equivariant linear map ``y = W x + b`` between field types on
+    `gspaces.no_base_space(group)`: W is a learned combination of the intertwiner basis,
+    b lives on the trivial components.
+
+    **Arguments:**
+
+    - `in_type`, `out_type`: `FieldType`s on the same 0-dimensional gspace.
+    - `use_bias`: learn a bias on the trivial components.
+    - `initialize`: generalised He init if True, zeros otherwise.
+    - `dtype`: parameter dtype (default: JAX's default float).
+    - `key`: a PRNG key (keyword only).
+
+    **Raises:** `TypeError`/`ValueError` naming the bad argument.
+    """
+
+    weights: jax.Array
+    bias: jax.Array | None
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+    use_bias: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_type: FieldType,
+        out_type: FieldType,
+        use_bias: bool = True,
+        initialize: bool = True,
+        dtype=None,
+        *,
+        key: jax.Array,
+    ):
+        for name, t in (("in_type", in_type), ("out_type", out_type)):
+            if not isinstance(t, FieldType):
+                raise TypeError(f"`{name}` (={t!r}) must be a FieldType")
+            if not isinstance(t.gspace, GSpace0D):
+                raise ValueError(
+                    f"`{name}` lives on {t.gspace.name}; Linear needs field types on gspaces.no_base_space(group) "
+                    "(use R2Conv on the plane)"
+                )
+        if in_type.gspace != out_type.gspace:
+            raise ValueError(f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}")
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"`use_bias` (={use_bias!r}) must be a bool")
+        self.in_type, self.out_type, self.use_bias = in_type, out_type, use_bias
+        plan = self.plan
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        if initialize:
+            self.weights = jnp.asarray(plan.he_std, dtype) * jax.random.normal(key, (plan.num_weights,), dtype)
+        else:
+            self.weights = jnp.zeros((plan.num_weights,), dtype)
+        self.bias = jnp.zeros((plan.bias_matrix.shape[1],), dtype) if use_bias and plan.bias_matrix is not None else None
+
+    @property
+    def plan(self) -> ExpansionPlan:
+        return linear_plan(self.in_type, self.out_type)
+
+    def expand_parameters(self) -> tuple[jnp.ndarray, jnp.ndarray | None]:
+        """The matrix ``(C_out, C_in)`` and the bias ``(C_out,)`` (or None)."""
+        W = expand_filter(self.plan, self.weights)
+        b = None if self.bias is None else expand_bias(self.plan, self.bias)
+        return W, b
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        """**Arguments:** `x`, a `GeometricTensor` of `in_type`, shape ``(*batch, C_in)``.
+
+        **Returns:** a `GeometricTensor` of `out_type`, shape ``(*batch, C_out)``.
+        """
+        del key
+        check_input(self, x)
+        W, b = self.expand_parameters()
+        y = x.tensor @ W.T
+        if b is not None:
+            y = y + b.reshape((1,) * (y.ndim - 1) + b.shape)
+        return GeometricTensor(y, self.out_type)
+
+    def export(self) -> eqx.nn.Linear:
+        """An `eqx.nn.Linear` with the expanded matrix and bias."""
+        W, b = self.expand_parameters()
+        lin = eqx.nn.Linear(self.in_type.size, self.out_type.size, use_bias=b is not None, dtype=W.dtype, key=jax.random.key(0))
+        lin = eqx.tree_at(lambda m: m.weight, lin, W)
+        if b is not None:
+            lin = eqx.tree_at(lambda m: m.bias, lin, b)
+        return lin

@@ -1,0 +1,111 @@
+"""`EquivariantModule`: the base class of equijax's layers (an `eqx.Module`)."""
+
+from __future__ import annotations
+
+import inspect
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from ..group import GroupElement
+from ._field_type import FieldType
+from ._geometric_tensor import GeometricTensor
+
+
+class EquivariantModule(eqx.Module):
+    """Base class of the modules mapping a `GeometricTensor` of `in_type` to one of `out_type`.
+
+    Concrete modules declare `in_type` and `out_type` as static fields. Subclasses written
+    by users (whole models) may declare any fields and call ``super().__init__()``.
+
+    Train/eval is functional: `train()` and `eval()` return new modules (equivalent to
+    ``eqx.nn.inference_mode(module, False / True)``).
+    """
+
+    def train(self, mode: bool = True):
+        """A copy in training mode (``mode=False``: inference mode)."""
+        return eqx.nn.inference_mode(self, value=not mode)
+
+    def eval(self):
+        """A copy in inference mode."""
+        return eqx.nn.inference_mode(self, value=True)
+
+    def evaluate_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output shape for an input of shape `input_shape`, computed without running
+        the module (abstract evaluation)."""
+        in_type = _declared_type(self, "in_type")
+        x = jax.ShapeDtypeStruct(tuple(input_shape), jax.numpy.float32)
+
+        def run(t):
+            return _call(self, GeometricTensor(t, in_type)).tensor
+
+        return tuple(jax.eval_shape(run, x).shape)
+
+    def check_equivariance(
+        self,
+        *,
+        key,
+        atol: float = 1e-5,
+        rtol: float = 1e-5,
+        elements: list[GroupElement] | None = None,
+        input_size: int | None = None,
+        batch: int = 2,
+    ) -> list[tuple[GroupElement, float]]:
+        """Check ``f(g x) = g f(x)`` on a random input for each element (default: the testing
+        elements that act exactly on the pixel grid).
+
+        **Returns:** ``[(g, max abs error), ...]``.
+
+        **Raises:** `AssertionError` if an error exceeds ``atol + rtol * max|f(x)|``.
+        """
+        from ..testing import assert_equivariant, random_input
+
+        in_type = _declared_type(self, "in_type")
+        x = random_input(in_type, key=key, batch=batch, size=input_size or self._testing_input_size())
+        return assert_equivariant(lambda t: _call(self, t), x, elements=elements, atol=atol, rtol=rtol)
+
+    def _testing_input_size(self) -> int:
+        return 17
+
+    def export(self):
+        """Plain Equinox layers / functions computing the same outputs, without equijax's
+        machinery (for inference). Every equijax layer defines it; a user's model may
+        override it to export its parts.
+
+        **Raises:** `TypeError` if the module does not define an export.
+        """
+        raise TypeError(f"{type(self).__name__} does not define export()")
+
+
+def _declared_type(module, name: str) -> FieldType:
+    t = getattr(module, name, None)
+    if not isinstance(t, FieldType):
+        raise TypeError(f"{type(module).__name__} has no `{name}` field type")
+    return t
+
+
+def _call(module, x: GeometricTensor) -> GeometricTensor:
+    """Call a module, threading a throw-away state through stateful ones."""
+    if "state" in inspect.signature(module).parameters:
+        state = eqx.nn.State(module)
+        return module(x, state)[0]
+    return module(x)
+
+
+def check_input(module, x, name: str = "x") -> GeometricTensor:
+    """Raise a clear error unless `x` is a GeometricTensor of the module's input type."""
+    if not isinstance(x, GeometricTensor):
+        raise TypeError(
+            f"`{name}` must be a GeometricTensor of type {module.in_type!r}, got {type(x).__name__}; "
+            f"wrap arrays with `nn.GeometricTensor(array, in_type)`"
+        )
+    if x.type != module.in_type:
+        raise ValueError(f"`{name}` has type {x.type!r}, but {type(module).__name__} expects {module.in_type!r}")
+    return x
+
+
+def as_static_array(a) -> np.ndarray:
+    a = np.array(a)
+    a.setflags(write=False)
+    return a

@@ -1,12 +1,12 @@
 """Testing helpers for equivariance, public so users can test their own models.
 
-    from equijax.testing import assert_equivariant
-    assert_equivariant(model, x)          # x: a GeometricTensor
+from equijax.testing import assert_equivariant
+assert_equivariant(model, x)          # x: a GeometricTensor
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -33,7 +33,9 @@ def grid_exact_elements(gspace: GSpace) -> list[GroupElement]:
     return [g for g, a in zip(els, A) if np.allclose(a, np.round(a), atol=1e-9)]
 
 
-def random_input(ftype: FieldType, *, key, batch: int | Sequence[int] = 2, size: int = 17, dtype=None) -> GeometricTensor:
+def random_input(
+    ftype: FieldType, *, key, batch: int | Sequence[int] = 2, size: int = 17, dtype=None
+) -> GeometricTensor:
     """A standard-normal `GeometricTensor` of type `ftype`, shape ``(*batch, C, size, size)``
     (``(*batch, C)`` with no base space)."""
     if not isinstance(ftype, FieldType):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -42,7 +42,9 @@ def _check_types(in_type, out_type) -> None:
         if not isinstance(t.gspace, GSpace2D):
             raise ValueError(f"`{name}` must live on a 2D gspace (R^2), got {t.gspace.name}")
     if in_type.gspace != out_type.gspace:
-        raise ValueError(f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}")
+        raise ValueError(
+            f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}"
+        )
 
 
 def _basis_args(rings, sigma, frequencies_cutoff, basis_filter):

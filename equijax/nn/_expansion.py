@@ -10,7 +10,8 @@ pytree leaves.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +41,7 @@ class ExpansionPlan:
         self.n_out = [len(f) for _, f in out_groups]
         self.sample_shape = sample_shape
         self.in_size, self.out_size = in_type.size, out_type.size
-        pairs, std, offset = [], [], 0
+        pairs, offset = [], 0
         bases: dict = {}
         for io, ro in enumerate(self.out_reps):
             for ii, ri in enumerate(self.in_reps):
@@ -92,7 +93,10 @@ def _he_std(plan: ExpansionPlan, bases: dict) -> np.ndarray:
         basis = bases[(p.out_index, p.in_index)]
         per_element = np.array(
             [
-                1.0 / np.sqrt(len(counts[(p.out_index, e.out_irrep_index)]) * counts[(p.out_index, e.out_irrep_index)][e.in_irrep])
+                1.0
+                / np.sqrt(
+                    len(counts[(p.out_index, e.out_irrep_index)]) * counts[(p.out_index, e.out_irrep_index)][e.in_irrep]
+                )
                 for e in basis.attributes
             ]
         )
@@ -176,7 +180,9 @@ def split_groups(in_type: FieldType, out_type: FieldType, groups: int) -> tuple[
 
 
 @functools.lru_cache(maxsize=256)
-def conv_plan(in_type, out_type, kernel_size, dilation, rings, sigma, frequencies_cutoff, basis_filter) -> ExpansionPlan:
+def conv_plan(
+    in_type, out_type, kernel_size, dilation, rings, sigma, frequencies_cutoff, basis_filter
+) -> ExpansionPlan:
     gspace = in_type.gspace
 
     def basis_fn(ri, ro) -> KernelBasis:

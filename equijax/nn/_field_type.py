@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,9 @@ class FieldType:
         if not isinstance(gspace, GSpace):
             raise TypeError(f"`gspace` (={gspace!r}) must be an equijax GSpace")
         if isinstance(representations, Representation) or not isinstance(representations, (list, tuple)):
-            raise TypeError(f"`representations` must be a list of representations, got {type(representations).__name__}")
+            raise TypeError(
+                f"`representations` must be a list of representations, got {type(representations).__name__}"
+            )
         for r in representations:
             if not isinstance(r, Representation):
                 raise TypeError(f"`representations` contains {r!r}, which is not a Representation")
@@ -52,7 +55,9 @@ class FieldType:
     def __eq__(self, other) -> bool:
         if not isinstance(other, FieldType):
             return NotImplemented
-        return self._hash == other._hash and self.gspace == other.gspace and self.representations == other.representations
+        return (
+            self._hash == other._hash and self.gspace == other.gspace and self.representations == other.representations
+        )
 
     def __hash__(self) -> int:
         return self._hash
@@ -177,7 +182,9 @@ class FieldType:
         need = 1 + self.gspace.dimensionality
         if shape is None or len(shape) < need or shape[self.channel_axis] != self.size:
             layout = "(..., C, H, W)" if need == 3 else "(..., C)"
-            raise ValueError(f"`array` of shape {shape} does not match {self!r}: expected {layout} with C = {self.size}")
+            raise ValueError(
+                f"`array` of shape {shape} does not match {self!r}: expected {layout} with C = {self.size}"
+            )
 
     def __call__(self, array):
         """Wrap `array` as a `GeometricTensor` of this type."""

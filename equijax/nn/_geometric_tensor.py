@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -44,7 +44,8 @@ class GeometricTensor(eqx.Module):
         if tensor.ndim < need or tensor.shape[type.channel_axis] != type.size:
             layout = "(*batch, C, H, W)" if need == 3 else "(*batch, C)"
             raise ValueError(
-                f"`tensor` of shape {tuple(tensor.shape)} does not match {type!r}: expected {layout} with C = {type.size}"
+                f"`tensor` of shape {tuple(tensor.shape)} does not match {type!r}: "
+                f"expected {layout} with C = {type.size}"
             )
         self.tensor = tensor
         self.type = type

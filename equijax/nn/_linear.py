@@ -54,7 +54,9 @@ class Linear(EquivariantModule):
                     "(use R2Conv on the plane)"
                 )
         if in_type.gspace != out_type.gspace:
-            raise ValueError(f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}")
+            raise ValueError(
+                f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}"
+            )
         if not isinstance(use_bias, bool):
             raise TypeError(f"`use_bias` (={use_bias!r}) must be a bool")
         self.in_type, self.out_type, self.use_bias = in_type, out_type, use_bias
@@ -64,7 +66,9 @@ class Linear(EquivariantModule):
             self.weights = jnp.asarray(plan.he_std, dtype) * jax.random.normal(key, (plan.num_weights,), dtype)
         else:
             self.weights = jnp.zeros((plan.num_weights,), dtype)
-        self.bias = jnp.zeros((plan.bias_matrix.shape[1],), dtype) if use_bias and plan.bias_matrix is not None else None
+        self.bias = (
+            jnp.zeros((plan.bias_matrix.shape[1],), dtype) if use_bias and plan.bias_matrix is not None else None
+        )
 
     @property
     def plan(self) -> ExpansionPlan:
@@ -92,7 +96,9 @@ class Linear(EquivariantModule):
     def export(self) -> eqx.nn.Linear:
         """An `eqx.nn.Linear` with the expanded matrix and bias."""
         W, b = self.expand_parameters()
-        lin = eqx.nn.Linear(self.in_type.size, self.out_type.size, use_bias=b is not None, dtype=W.dtype, key=jax.random.key(0))
+        lin = eqx.nn.Linear(
+            self.in_type.size, self.out_type.size, use_bias=b is not None, dtype=W.dtype, key=jax.random.key(0)
+        )
         lin = eqx.tree_at(lambda m: m.weight, lin, W)
         if b is not None:
             lin = eqx.tree_at(lambda m: m.bias, lin, b)

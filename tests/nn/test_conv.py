@@ -39,7 +39,11 @@ GSPACES = [gspaces.rot2dOnR2(4), gspaces.flipRot2dOnR2(4), gspaces.rot2dOnR2(8),
 def test_r2conv_equivariance(gs, k, getkey):
     for name, (i, o) in types(gs).items():
         conv = nn.R2Conv(i, o, k, padding=k // 2, key=getkey())
-        conv = eqx.tree_at(lambda c: c.bias, conv, jax.random.normal(getkey(), conv.bias.shape)) if conv.bias is not None else conv
+        conv = (
+            eqx.tree_at(lambda c: c.bias, conv, jax.random.normal(getkey(), conv.bias.shape))
+            if conv.bias is not None
+            else conv
+        )
         errs = conv.check_equivariance(key=getkey(), atol=1e-5, rtol=1e-5)
         assert len(errs) >= 4, name  # identity + the 90-degree rotations (+ flips)
 
@@ -71,7 +75,13 @@ def test_r2conv_options_equivariance(gs, options, k, getkey):
 @pytest.mark.parametrize("gs", GSPACES, ids=repr)
 @pytest.mark.parametrize(
     "options",
-    [dict(), dict(stride=2), dict(stride=2, padding=1), dict(dilation=2, padding=2), dict(groups=2, stride=2, padding=1)],
+    [
+        dict(),
+        dict(stride=2),
+        dict(stride=2, padding=1),
+        dict(dilation=2, padding=2),
+        dict(groups=2, stride=2, padding=1),
+    ],
     ids=str,
 )
 def test_r2conv_transposed_equivariance(gs, options, getkey):
@@ -107,7 +117,7 @@ def _smooth_input(ftype, key, size=41):
     return ftype(x * mask[None])
 
 
-# measured on this machine: C8 ~0.03, SO(2) ~0.02 (relative to max |f(x)|), see the README
+# measured (fixed seeds): C8 0.061, SO(2) 0.043 of max |f(x)| (bilinear resampling of input and output)
 ROTATION_BOUND = 0.08
 
 
@@ -115,7 +125,10 @@ ROTATION_BOUND = 0.08
     "gs, make",
     [
         (gspaces.rot2dOnR2(8), lambda g: (nn.FieldType(g, [g.trivial_repr]), nn.FieldType(g, 2 * [g.regular_repr]))),
-        (gspaces.rot2dOnR2(-1, 4), lambda g: (nn.FieldType(g, [g.trivial_repr]), nn.FieldType(g, [g.irrep(1), g.irrep(2), g.irrep(0)]))),
+        (
+            gspaces.rot2dOnR2(-1, 4),
+            lambda g: (nn.FieldType(g, [g.trivial_repr]), nn.FieldType(g, [g.irrep(1), g.irrep(2), g.irrep(0)])),
+        ),
     ],
     ids=["C8", "SO2"],
 )
@@ -124,7 +137,7 @@ def test_45_degree_rotations_on_smooth_inputs(gs, make, getkey):
     conv = nn.R2Conv(i, o, 5, padding=2, key=getkey())
     x = _smooth_input(i, getkey())
     g = gs.fibergroup.element(1) if not gs.fibergroup.continuous else gs.fibergroup.element(np.pi / 4)
-    (_, err, scale), = equivariance_errors(conv, x, [g])
+    ((_, err, scale),) = equivariance_errors(conv, x, [g])
     # crop the border, where the rotated grid meets the padding
     y1 = conv(x.transform(g)).tensor[:, 8:-8, 8:-8]
     y2 = conv(x).transform(g).tensor[:, 8:-8, 8:-8]
@@ -133,14 +146,17 @@ def test_45_degree_rotations_on_smooth_inputs(gs, make, getkey):
     assert rel < ROTATION_BOUND
 
 
+def _field(gs, name):
+    return gs.trivial_repr if name == "trivial" else gs.regular_repr if name == "regular" else gs.irrep(*name[1:])
+
+
 def test_parameter_parity_with_escnn(getkey):
     cases = [c for c in json.loads(DATA.read_text())["cases"] if c["kernel_size"]]
     assert len(cases) == 418
     for c in cases:
         s = c["gspace"]
         gs = gspaces.rot2dOnR2(s[1], *s[2:]) if s[0] == "rot" else gspaces.flipRot2dOnR2(s[1])
-        f = lambda x: gs.trivial_repr if x == "trivial" else gs.regular_repr if x == "regular" else gs.irrep(*x[1:])  # noqa: E731
-        i, o = nn.FieldType(gs, [f(c["in"])]), nn.FieldType(gs, [f(c["out"])])
+        i, o = nn.FieldType(gs, [_field(gs, c["in"])]), nn.FieldType(gs, [_field(gs, c["out"])])
         try:
             conv = nn.R2Conv(i, o, c["kernel_size"], use_bias=False, initialize=False, key=jax.random.key(0))
         except ValueError:
@@ -252,7 +268,7 @@ def test_export_matches_after_training(mode, getkey):
         model = _train_a_little(model, x)
         exported = model.export()
         assert isinstance(exported, eqx.nn.Conv2d)
-        out = eqx.filter_jit(lambda m, e, t: (jax.vmap(e)(t), m(x).tensor))(model, exported, x.tensor)
+        out = eqx.filter_jit(lambda m, e, v: (jax.vmap(e)(v.tensor), m(v).tensor))(model, exported, x)
         np.testing.assert_allclose(out[0], out[1], atol=1e-5)
 
 
@@ -266,7 +282,7 @@ def test_export_transposed(getkey):
         model = _train_a_little(model, x)
         exported = model.export()
         assert isinstance(exported, eqx.nn.ConvTranspose2d)
-        out = eqx.filter_jit(lambda m, e, t: (jax.vmap(e)(t), m(x).tensor))(model, exported, x.tensor)
+        out = eqx.filter_jit(lambda m, e, v: (jax.vmap(e)(v.tensor), m(v).tensor))(model, exported, x)
         np.testing.assert_allclose(out[0], out[1], atol=1e-5)
 
 
@@ -311,7 +327,11 @@ def test_even_kernel_warns(getkey):
     "kwargs, exc, match",
     [
         (dict(in_type="x"), TypeError, "`in_type`"),
-        (dict(out_type=nn.FieldType(gspaces.rot2dOnR2(8), [gspaces.rot2dOnR2(8).regular_repr])), ValueError, "different gspaces"),
+        (
+            dict(out_type=nn.FieldType(gspaces.rot2dOnR2(8), [gspaces.rot2dOnR2(8).regular_repr])),
+            ValueError,
+            "different gspaces",
+        ),
         (dict(kernel_size=0), ValueError, r"`kernel_size` \(=0\)"),
         (dict(stride=0), ValueError, r"`stride` \(=0\)"),
         (dict(padding=-1), ValueError, r"`padding` \(=-1\)"),

@@ -121,12 +121,24 @@ def test_no_base_space_tensor():
         (lambda gs: nn.FieldType("gs", []), TypeError, "`gspace`"),
         (lambda gs: nn.FieldType(gs, gs.regular_repr), TypeError, "`representations`"),
         (lambda gs: nn.FieldType(gs, [gspaces.rot2dOnR2(4).regular_repr]), ValueError, "`representations` contains"),
-        (lambda gs: nn.GeometricTensor(jnp.zeros((2, 7, 5, 5)), nn.FieldType(gs, [gs.regular_repr])), ValueError, r"`tensor` of shape \(2, 7, 5, 5\)"),
+        (
+            lambda gs: nn.GeometricTensor(jnp.zeros((2, 7, 5, 5)), nn.FieldType(gs, [gs.regular_repr])),
+            ValueError,
+            r"`tensor` of shape \(2, 7, 5, 5\)",
+        ),
         (lambda gs: nn.GeometricTensor(jnp.zeros((8,)), nn.FieldType(gs, [gs.regular_repr])), ValueError, "`tensor`"),
         (lambda gs: nn.GeometricTensor(jnp.zeros((8, 3, 3)), "regular"), TypeError, "`type`"),
-        (lambda gs: nn.FieldType(gs, [gs.regular_repr]) + nn.FieldType(gspaces.rot2dOnR2(4), []), ValueError, "different gspaces"),
+        (
+            lambda gs: nn.FieldType(gs, [gs.regular_repr]) + nn.FieldType(gspaces.rot2dOnR2(4), []),
+            ValueError,
+            "different gspaces",
+        ),
         (lambda gs: nn.FieldType(gs, [gs.regular_repr]).index_select([3]), ValueError, "`indices`"),
-        (lambda gs: nn.FieldType(gs, [gs.regular_repr]).transform(np.zeros((3, 5, 5)), gs.fibergroup.identity), ValueError, "`array`"),
+        (
+            lambda gs: nn.FieldType(gs, [gs.regular_repr]).transform(np.zeros((3, 5, 5)), gs.fibergroup.identity),
+            ValueError,
+            "`array`",
+        ),
     ],
 )
 def test_bad_input(gs, call, exc, match):

@@ -59,12 +59,7 @@ class Representation:
         size = sum(group.irrep(*i).size for i in irreps)
         if change_of_basis is None:
             change_of_basis = np.eye(size)
-        Q = np.asarray(change_of_basis, dtype=np.float64)
-        if Q.shape != (size, size):
-            raise ValueError(f"`change_of_basis` has shape {Q.shape}; the irreps {irreps} need ({size}, {size})")
-        err = np.max(np.abs(Q.T @ Q - np.eye(size)))
-        if not err <= _ORTHO_TOL:
-            raise ValueError(f"`change_of_basis` must be orthogonal (Q^T Q = I), but |Q^T Q - I| = {err:.2e}")
+        Q = _check_change_of_basis(change_of_basis, size)
         if name is None:
             name = "[" + ",".join(group.irrep(*i).name for i in irreps) + "]"
         if not isinstance(name, str):

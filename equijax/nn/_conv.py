@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ..gspaces import GSpace2D
@@ -17,7 +18,7 @@ from ..kernels import BasisElement
 from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input
+from ._module import EquivariantModule, check_input, init_parameters
 
 _PADDING_MODES = {"zeros": "ZEROS", "reflect": "REFLECT", "replicate": "REPLICATE", "circular": "CIRCULAR"}
 _JNP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -57,6 +58,20 @@ def _basis_args(rings, sigma, frequencies_cutoff, basis_filter):
 def _flatten_batch(x: jnp.ndarray) -> tuple[jnp.ndarray, tuple[int, ...]]:
     batch = x.shape[:-3]
     return x.reshape((math.prod(batch),) + x.shape[-3:]), batch
+
+
+def _add_bias_and_unflatten(y: jnp.ndarray, b: jnp.ndarray | None, batch: tuple[int, ...]) -> jnp.ndarray:
+    if b is not None:
+        y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
+    return y.reshape(batch + y.shape[1:])
+
+
+def _load_exported(layer, F: jnp.ndarray, b: jnp.ndarray | None):
+    """Put the expanded filter and bias into a freshly built Equinox conv layer."""
+    layer = eqx.tree_at(lambda c: c.weight, layer, F)
+    if b is not None:
+        layer = eqx.tree_at(lambda c: c.bias, layer, b[:, None, None])
+    return layer
 
 
 class _R2ConvBase(EquivariantModule):
@@ -99,18 +114,9 @@ class _R2ConvBase(EquivariantModule):
                 stacklevel=3,
             )
         plan = self.plan
-        dtype = jnp.result_type(float) if dtype is None else dtype
-        wkey, _ = jax.random.split(key)
-        n = plan.num_weights * groups
-        if initialize:
-            std = jnp.tile(jnp.asarray(plan.he_std, dtype=dtype), groups)
-            self.weights = std * jax.random.normal(wkey, (n,), dtype)
-        else:
-            self.weights = jnp.zeros((n,), dtype)
-        if use_bias and plan.bias_matrix is not None:
-            self.bias = jnp.zeros((plan.bias_matrix.shape[1] * groups,), dtype)
-        else:
-            self.bias = None
+        std = np.tile(plan.he_std, groups) if initialize else np.zeros(plan.num_weights * groups)
+        n_bias = plan.bias_matrix.shape[1] * groups if use_bias and plan.bias_matrix is not None else None
+        self.weights, self.bias = init_parameters(key, std, n_bias, dtype)
 
     @property
     def plan(self) -> ExpansionPlan:
@@ -219,9 +225,7 @@ class R2Conv(_R2ConvBase):
             feature_group_count=self.groups,
             dimension_numbers=("NCHW", "OIHW", "NCHW"),
         )
-        if b is not None:
-            y = y + b.astype(dtype).reshape(1, -1, 1, 1)
-        return y.reshape(batch + y.shape[1:])
+        return _add_bias_and_unflatten(y, b, batch)
 
     def export(self) -> eqx.nn.Conv2d:
         """An `eqx.nn.Conv2d` holding the expanded filter and bias (unbatched inputs, as in
@@ -241,10 +245,7 @@ class R2Conv(_R2ConvBase):
             dtype=F.dtype,
             key=jax.random.key(0),
         )
-        conv = eqx.tree_at(lambda c: c.weight, conv, F)
-        if b is not None:
-            conv = eqx.tree_at(lambda c: c.bias, conv, b[:, None, None])
-        return conv
+        return _load_exported(conv, F, b)
 
     def _testing_input_size(self) -> int:
         k_eff = self.dilation * (self.kernel_size - 1) + 1
@@ -321,9 +322,7 @@ class R2ConvTransposed(_R2ConvBase):
             feature_group_count=self.groups,
             dimension_numbers=("NCHW", "OIHW", "NCHW"),
         )
-        if b is not None:
-            y = y + b.astype(dtype).reshape(1, -1, 1, 1)
-        return GeometricTensor(y.reshape(batch + y.shape[1:]), self.out_type)
+        return GeometricTensor(_add_bias_and_unflatten(y, b, batch), self.out_type)
 
     def export(self) -> eqx.nn.ConvTranspose2d:
         """An `eqx.nn.ConvTranspose2d` holding the expanded filter and bias."""
@@ -342,10 +341,7 @@ class R2ConvTransposed(_R2ConvBase):
             dtype=F.dtype,
             key=jax.random.key(0),
         )
-        conv = eqx.tree_at(lambda c: c.weight, conv, F)
-        if b is not None:
-            conv = eqx.tree_at(lambda c: c.bias, conv, b[:, None, None])
-        return conv
+        return _load_exported(conv, F, b)
 
     def _testing_input_size(self) -> int:
         return 9

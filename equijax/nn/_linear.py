@@ -5,12 +5,13 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..gspaces import GSpace0D
 from ._expansion import ExpansionPlan, expand_bias, expand_filter, linear_plan
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input
+from ._module import EquivariantModule, check_input, init_parameters
 
 
 class Linear(EquivariantModule):
@@ -61,14 +62,9 @@ class Linear(EquivariantModule):
             raise TypeError(f"`use_bias` (={use_bias!r}) must be a bool")
         self.in_type, self.out_type, self.use_bias = in_type, out_type, use_bias
         plan = self.plan
-        dtype = jnp.result_type(float) if dtype is None else dtype
-        if initialize:
-            self.weights = jnp.asarray(plan.he_std, dtype) * jax.random.normal(key, (plan.num_weights,), dtype)
-        else:
-            self.weights = jnp.zeros((plan.num_weights,), dtype)
-        self.bias = (
-            jnp.zeros((plan.bias_matrix.shape[1],), dtype) if use_bias and plan.bias_matrix is not None else None
-        )
+        std = plan.he_std if initialize else np.zeros(plan.num_weights)
+        n_bias = plan.bias_matrix.shape[1] if use_bias and plan.bias_matrix is not None else None
+        self.weights, self.bias = init_parameters(key, std, n_bias, dtype)
 
     @property
     def plan(self) -> ExpansionPlan:

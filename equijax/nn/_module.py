@@ -105,7 +105,20 @@ def check_input(module, x, name: str = "x") -> GeometricTensor:
     return x
 
 
-def as_static_array(a) -> np.ndarray:
-    a = np.array(a)
-    a.setflags(write=False)
-    return a
+def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
+    """Weights ``std * N(0, 1)`` and zero biases, drawn with numpy from the bits of `key`.
+
+    Nothing is compiled (jax.random would compile a small program per shape), and the
+    same key gives the same weights on every platform.
+    """
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        bits = np.asarray(jax.random.key_data(key))
+    else:
+        bits = np.asarray(key)
+        if bits.dtype != np.uint32:
+            raise TypeError(f"`key` (={key!r}) must be a JAX PRNG key")
+    dtype = np.dtype(jax.numpy.result_type(float) if dtype is None else dtype)
+    rng = np.random.default_rng([int(b) for b in bits.ravel()])
+    weights = jax.device_put((std * rng.standard_normal(std.shape)).astype(dtype))
+    bias = None if n_bias is None else jax.device_put(np.zeros(n_bias, dtype))
+    return weights, bias

@@ -301,7 +301,7 @@ def _train_a_little(model, x):
     return model
 
 
-def test_construction_is_fast():
+def test_construction_is_fast_and_compiles_nothing(caplog):
     gs = gspaces.rot2dOnR2(8)
     i, o = nn.FieldType(gs, 48 * [gs.regular_repr]), nn.FieldType(gs, 96 * [gs.regular_repr])
     nn.R2Conv(i, o, 5, key=jax.random.key(0))  # warm: bases cached, JAX initialised
@@ -311,6 +311,13 @@ def test_construction_is_fast():
         nn.R2Conv(i, o, 5, key=jax.random.key(s))
         times.append(time.perf_counter() - t0)
     assert min(times) <= 0.1, times
+    # other shapes and layers: still no XLA compilation at construction
+    t = nn.FieldType(gs, 3 * [gs.regular_repr])
+    caplog.clear()
+    with jax.log_compiles(), caplog.at_level("DEBUG"):
+        nn.R2Conv(t, o, 3, key=jax.random.key(5))
+        nn.R2ConvTransposed(t, t, 3, stride=2, key=jax.random.key(6))
+    assert not [r for r in caplog.records if "ompil" in r.getMessage()]
 
 
 def test_even_kernel_warns(getkey):

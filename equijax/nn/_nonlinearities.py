@@ -1,0 +1,191 @@
+"""Equivariant nonlinearities: pointwise (on permutation-like fields) and norm-based."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._field_type import FieldType
+from ._geometric_tensor import GeometricTensor
+from ._module import EquivariantModule, check_input
+
+_POINTWISE_FUNCTIONS: dict[str, Callable] = {
+    "p_relu": jax.nn.relu,
+    "p_elu": jax.nn.elu,
+    "p_sigmoid": jax.nn.sigmoid,
+    "p_tanh": jnp.tanh,
+    "p_gelu": jax.nn.gelu,
+    "p_silu": jax.nn.silu,
+}
+
+
+def check_pointwise(ftype, module: str) -> None:
+    """Pointwise maps commute only with representations acting by permutations."""
+    if not isinstance(ftype, FieldType):
+        raise TypeError(f"`in_type` (={ftype!r}) must be a FieldType")
+    bad = [r for r in ftype.representations if "pointwise" not in r.supported_nonlinearities]
+    if bad:
+        raise ValueError(
+            f"{module} needs fields whose representations act by permuting channels (trivial, regular, "
+            f"quotient, ...), but `in_type` contains {bad[0]!r}: a pointwise map would break equivariance "
+            "(use NormNonLinearity for such fields)"
+        )
+
+
+class PointwiseNonLinearity(EquivariantModule):
+    """Applies `function` to every channel. Equivariant for fields whose representations
+    permute channels (trivial, regular, quotient).
+
+    **Arguments:**
+
+    - `in_type`: the field type (output type is the same).
+    - `function`: a callable on arrays, or one of ``'p_relu'``, ``'p_elu'``, ``'p_sigmoid'``,
+      ``'p_tanh'``, ``'p_gelu'``, ``'p_silu'``.
+
+    **Raises:** `ValueError` if a field does not support pointwise maps or `function` is unknown.
+    """
+
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+    function: Callable = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, function: str | Callable = "p_relu"):
+        check_pointwise(in_type, type(self).__name__)
+        if isinstance(function, str):
+            if function not in _POINTWISE_FUNCTIONS:
+                raise ValueError(
+                    f"`function` (={function!r}) must be a callable or one of {sorted(_POINTWISE_FUNCTIONS)}"
+                )
+            function = _POINTWISE_FUNCTIONS[function]
+        elif not callable(function):
+            raise ValueError(f"`function` (={function!r}) must be a callable or a name")
+        self.in_type = self.out_type = in_type
+        self.function = function
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        return GeometricTensor(self.function(x.tensor), self.out_type)
+
+    def export(self):
+        """The plain function on arrays."""
+        return self.function
+
+
+class ReLU(PointwiseNonLinearity):
+    """``max(x, 0)`` on every channel (pointwise fields only)."""
+
+    def __init__(self, in_type: FieldType, inplace: bool = False):
+        del inplace  # arrays are immutable in JAX; kept for escnn compatibility
+        super().__init__(in_type, jax.nn.relu)
+
+
+class ELU(PointwiseNonLinearity):
+    """``elu(x, alpha)`` on every channel (pointwise fields only)."""
+
+    alpha: float = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, alpha: float = 1.0, inplace: bool = False):
+        del inplace
+        self.alpha = float(alpha)
+        super().__init__(in_type, functools.partial(jax.nn.elu, alpha=self.alpha))
+
+
+class LeakyReLU(PointwiseNonLinearity):
+    """``leaky_relu(x, negative_slope)`` on every channel (pointwise fields only)."""
+
+    negative_slope: float = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, negative_slope: float = 0.01, inplace: bool = False):
+        del inplace
+        self.negative_slope = float(negative_slope)
+        super().__init__(in_type, functools.partial(jax.nn.leaky_relu, negative_slope=self.negative_slope))
+
+
+def field_membership(ftype: FieldType) -> np.ndarray:
+    """``(C, n_fields)`` 0/1 matrix: channel c belongs to field f."""
+    M = np.zeros((ftype.size, len(ftype)))
+    for f, (s, e) in enumerate(zip(ftype.fields_start, ftype.fields_end)):
+        M[s:e, f] = 1.0
+    return M
+
+
+def field_norms(ftype: FieldType, t: jnp.ndarray) -> jnp.ndarray:
+    """Euclidean norm of every field: ``(*batch, n_fields, *spatial)`` (safe gradient at 0)."""
+    ax = ftype.channel_axis
+    M = jnp.asarray(field_membership(ftype), t.dtype)
+    sq = jnp.moveaxis(jnp.moveaxis(t * t, ax, -1) @ M, -1, ax)
+    safe = jnp.where(sq > 0, sq, 1.0)
+    return jnp.where(sq > 0, jnp.sqrt(safe), 0.0)
+
+
+def broadcast_fields(ftype: FieldType, v: jnp.ndarray) -> jnp.ndarray:
+    """Per-field values ``(*batch, n_fields, *spatial)`` repeated over each field's channels."""
+    ax = ftype.channel_axis
+    M = jnp.asarray(field_membership(ftype).T, v.dtype)
+    return jnp.moveaxis(jnp.moveaxis(v, ax, -1) @ M, -1, ax)
+
+
+_NORM_FUNCTIONS = ("n_relu", "n_sigmoid", "squash")
+
+
+class NormNonLinearity(EquivariantModule):
+    """Rescales each field by a function of its norm: equivariant for any (orthogonal)
+    representation.
+
+    - ``'n_relu'``: ``x * relu(|x| - b) / |x|``
+    - ``'n_sigmoid'``: ``x * sigmoid(|x| - b)``
+    - ``'squash'``: ``x * |x| / (|x|^2 + 1)``
+
+    **Arguments:** `in_type`; `function`; `bias` (a learned threshold b per field for
+    ``n_relu``/``n_sigmoid``, initialised at 0).
+    """
+
+    bias: jax.Array | None
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+    function: str = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, function: str = "n_relu", bias: bool = True):
+        if not isinstance(in_type, FieldType):
+            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+        if function not in _NORM_FUNCTIONS:
+            raise ValueError(f"`function` (={function!r}) must be one of {list(_NORM_FUNCTIONS)}")
+        self.in_type = self.out_type = in_type
+        self.function = function
+        use_bias = bias and function != "squash"
+        self.bias = jax.device_put(np.zeros(len(in_type), np.dtype(jnp.result_type(float)))) if use_bias else None
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        t = x.tensor
+        n = field_norms(self.in_type, t)
+        ax = t.ndim + self.in_type.channel_axis
+        if self.bias is not None:
+            shape = [1] * t.ndim
+            shape[ax] = len(self.in_type)
+            b = self.bias.astype(t.dtype).reshape(shape)
+        else:
+            b = 0.0
+        if self.function == "n_relu":
+            scale = jax.nn.relu(n - b) / jnp.where(n > 0, n, 1.0)
+        elif self.function == "n_sigmoid":
+            scale = jax.nn.sigmoid(n - b)
+        else:
+            scale = n / (n * n + 1.0)
+        return GeometricTensor(t * broadcast_fields(self.in_type, scale), self.out_type)
+
+    def export(self):
+        """A function on arrays ``(*batch, C, ...)`` computing the same map."""
+        module = self
+
+        def norm_nonlinearity(t):
+            return module(GeometricTensor(t, module.in_type)).tensor
+
+        return norm_nonlinearity

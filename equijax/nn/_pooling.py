@@ -1,0 +1,325 @@
+"""Spatial pooling of fields on the plane, and pooling over the group (invariant features)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._field_type import FieldType
+from ._geometric_tensor import GeometricTensor
+from ._module import EquivariantModule, check_input
+from ._nonlinearities import check_pointwise, field_norms
+
+
+def _pair(name: str, value, minimum: int) -> tuple[int, int]:
+    vals = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    if not (
+        isinstance(vals, (tuple, list))
+        and len(vals) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in vals)
+    ):
+        raise ValueError(f"`{name}` (={value!r}) must be an integer >= {minimum} or a pair of them")
+    return int(vals[0]), int(vals[1])
+
+
+def _check_plane(in_type, module: str) -> None:
+    if not isinstance(in_type, FieldType):
+        raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+    if in_type.gspace.dimensionality != 2:
+        raise ValueError(f"{module} pools over the plane, but `in_type` lives on {in_type.gspace.name}")
+
+
+def _check_fits(x: GeometricTensor, window: tuple[int, int], padding: tuple[int, int], module: str) -> None:
+    H, W = x.shape[-2:]
+    for size, k, p, axis in zip((H, W), window, padding, ("height", "width")):
+        if k > size + 2 * p:
+            raise ValueError(
+                f"{module}: the pooling window ({k}) is larger than the padded input {axis} ({size} + 2*{p}); "
+                f"`x` has shape {x.shape}"
+            )
+
+
+def _window(t, init, op, window, stride, padding):
+    batch = t.ndim - 2
+    return lax.reduce_window(
+        t,
+        init,
+        op,
+        (1,) * batch + window,
+        (1,) * batch + stride,
+        ((0, 0),) * batch + tuple((p, p) for p in padding),
+    )
+
+
+class _SpatialPool(EquivariantModule):
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+    kernel_size: tuple[int, int] = eqx.field(static=True)
+    stride: tuple[int, int] = eqx.field(static=True)
+    padding: tuple[int, int] = eqx.field(static=True)
+
+    def _setup(self, in_type, kernel_size, stride, padding, pointwise: bool):
+        _check_plane(in_type, type(self).__name__)
+        if pointwise:
+            check_pointwise(in_type, type(self).__name__)
+        self.in_type = self.out_type = in_type
+        self.kernel_size = _pair("kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
+        self.padding = _pair("padding", padding, 0)
+
+    def export(self):
+        """A function on ``(*batch, C, H, W)`` arrays computing the same pooling."""
+        module = self
+
+        def pool(t):
+            return module(GeometricTensor(t, module.in_type)).tensor
+
+        return pool
+
+    def _testing_input_size(self) -> int:
+        for size in range(9, 64):
+            if size % 2 and all(
+                (size + 2 * p - k) % s == 0 for k, s, p in zip(self.kernel_size, self.stride, self.padding)
+            ):
+                return size
+        return 17
+
+
+class PointwiseMaxPool2D(_SpatialPool):
+    """Channel-wise spatial max pooling (fields acting by permutations only; padding
+    counts as -inf). `stride` defaults to `kernel_size`."""
+
+    def __init__(self, in_type: FieldType, kernel_size, stride=None, padding=0):
+        self._setup(in_type, kernel_size, stride, padding, pointwise=True)
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        y = _window(x.tensor, -jnp.inf, lax.max, self.kernel_size, self.stride, self.padding)
+        return GeometricTensor(y, self.out_type)
+
+
+class PointwiseAvgPool2D(_SpatialPool):
+    """Channel-wise spatial average pooling (a linear, isotropic map: any field type;
+    zero padding counts in the average, as in torch). `stride` defaults to `kernel_size`."""
+
+    def __init__(self, in_type: FieldType, kernel_size, stride=None, padding=0):
+        self._setup(in_type, kernel_size, stride, padding, pointwise=False)
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        y = _window(x.tensor, 0.0, lax.add, self.kernel_size, self.stride, self.padding)
+        return GeometricTensor(y / math.prod(self.kernel_size), self.out_type)
+
+
+def gaussian_filter(sigma: float) -> np.ndarray:
+    """escnn's antialiasing filter: a normalised Gaussian of width `sigma` on a
+    ``2*round(3*sigma)+1`` square grid."""
+    size = 2 * int(round(3 * sigma)) + 1
+    r = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _blur(t, filt: np.ndarray, stride, padding):
+    """Depthwise convolution of ``(*batch, C, H, W)`` with one 2D filter."""
+    batch, C = t.shape[:-3], t.shape[-3]
+    flat = t.reshape((-1, 1) + t.shape[-2:])
+    k = jnp.asarray(filt, t.dtype)[None, None]
+    y = lax.conv_general_dilated(flat, k, stride, tuple((p, p) for p in padding))
+    return y.reshape(batch + (C,) + y.shape[-2:])
+
+
+class PointwiseAvgPoolAntialiased2D(_SpatialPool):
+    """Gaussian blur then subsampling (escnn's antialiased average pooling): isotropic and
+    linear, so equivariant for any field type.
+
+    **Arguments:** `in_type`; `sigma` (the Gaussian's width; the filter is
+    ``2*round(3*sigma)+1`` wide); `stride`; `padding` (default: half the filter size).
+    """
+
+    sigma: float = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, sigma: float, stride=2, padding=None):
+        if not (isinstance(sigma, numbers.Real) and sigma > 0):
+            raise ValueError(f"`sigma` (={sigma!r}) must be a positive number")
+        size = gaussian_filter(sigma).shape[0]
+        self.sigma = float(sigma)
+        self._setup(in_type, size, stride, (size - 1) // 2 if padding is None else padding, pointwise=False)
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        return GeometricTensor(_blur(x.tensor, gaussian_filter(self.sigma), self.stride, self.padding), self.out_type)
+
+
+class PointwiseMaxPoolAntialiased2D(_SpatialPool):
+    """Max pooling with stride 1, then antialiased subsampling by a Gaussian blur with
+    `stride` (fields acting by permutations only)."""
+
+    sigma: float = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, kernel_size, stride=None, padding=0, sigma: float = 0.6):
+        if not (isinstance(sigma, numbers.Real) and sigma > 0):
+            raise ValueError(f"`sigma` (={sigma!r}) must be a positive number")
+        self.sigma = float(sigma)
+        self._setup(in_type, kernel_size, stride, padding, pointwise=True)
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        y = _window(x.tensor, -jnp.inf, lax.max, self.kernel_size, (1, 1), self.padding)
+        filt = gaussian_filter(self.sigma)
+        p = (filt.shape[0] - 1) // 2
+        return GeometricTensor(_blur(y, filt, self.stride, (p, p)), self.out_type)
+
+
+def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    return [(math.floor(i * size / out), math.ceil((i + 1) * size / out)) for i in range(out)]
+
+
+class _AdaptivePool(EquivariantModule):
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+    output_size: tuple[int, int] = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType, output_size):
+        _check_plane(in_type, type(self).__name__)
+        if self._pointwise:
+            check_pointwise(in_type, type(self).__name__)
+        self.in_type = self.out_type = in_type
+        self.output_size = _pair("output_size", output_size, 1)
+
+    _pointwise = False
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        H, W = x.shape[-2:]
+        if self.output_size[0] > H or self.output_size[1] > W:
+            raise ValueError(f"{type(self).__name__}: `output_size` {self.output_size} exceeds the input size {(H, W)}")
+        rows = []
+        for a, b in _adaptive_bounds(H, self.output_size[0]):
+            rows.append(
+                jnp.stack(
+                    [self._reduce(x.tensor[..., a:b, c:d]) for c, d in _adaptive_bounds(W, self.output_size[1])], -1
+                )
+            )
+        return GeometricTensor(jnp.stack(rows, -2), self.out_type)
+
+    def export(self):
+        module = self
+
+        def pool(t):
+            return module(GeometricTensor(t, module.in_type)).tensor
+
+        return pool
+
+
+class PointwiseAdaptiveAvgPool2D(_AdaptivePool):
+    """Average over an adaptive grid of regions giving `output_size` (torch semantics).
+    Exactly equivariant when the regions are symmetric (e.g. the size divides evenly)."""
+
+    def _reduce(self, t):
+        return jnp.mean(t, axis=(-2, -1))
+
+
+class PointwiseAdaptiveMaxPool2D(_AdaptivePool):
+    """Max over an adaptive grid of regions (fields acting by permutations only)."""
+
+    _pointwise = True
+
+    def _reduce(self, t):
+        return jnp.max(t, axis=(-2, -1))
+
+
+def _trivial_type(in_type: FieldType) -> FieldType:
+    return FieldType(in_type.gspace, [in_type.gspace.trivial_repr] * len(in_type))
+
+
+class GroupPooling(EquivariantModule):
+    """Max over the channels of each field: one invariant (trivial) channel per field.
+    Fields must act by permutations (regular, quotient, trivial)."""
+
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType):
+        check_pointwise(in_type, "GroupPooling")
+        self.in_type = in_type
+        self.out_type = _trivial_type(in_type)
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        t = x.tensor
+        ax = t.ndim + self.in_type.channel_axis
+        outs = []
+        # fields of one representation are gathered and reduced together
+        groups: dict = {}
+        for f, r in enumerate(self.in_type.representations):
+            groups.setdefault(r, []).append(f)
+        order = []
+        for r, fields in groups.items():
+            idx = np.concatenate([np.arange(self.in_type.fields_start[f], self.in_type.fields_end[f]) for f in fields])
+            block = jnp.take(t, jnp.asarray(idx), axis=ax)
+            block = block.reshape(t.shape[:ax] + (len(fields), r.size) + t.shape[ax + 1 :])
+            outs.append(jnp.max(block, axis=ax + 1))
+            order += fields
+        y = jnp.concatenate(outs, axis=ax) if len(outs) > 1 else outs[0]
+        if order != sorted(order):
+            y = jnp.take(y, jnp.asarray(np.argsort(order)), axis=ax)
+        return GeometricTensor(y, self.out_type)
+
+    def export(self):
+        module = self
+
+        def group_pool(t):
+            return module(GeometricTensor(t, module.in_type)).tensor
+
+        return group_pool
+
+
+class NormPool(EquivariantModule):
+    """The norm of each field: one invariant (trivial) channel per field, any field type."""
+
+    in_type: FieldType = eqx.field(static=True)
+    out_type: FieldType = eqx.field(static=True)
+
+    def __init__(self, in_type: FieldType):
+        if not isinstance(in_type, FieldType):
+            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+        self.in_type = in_type
+        self.out_type = _trivial_type(in_type)
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        del key
+        check_input(self, x)
+        return GeometricTensor(field_norms(self.in_type, x.tensor), self.out_type)
+
+    def export(self):
+        module = self
+
+        def norm_pool(t):
+            return module(GeometricTensor(t, module.in_type)).tensor
+
+        return norm_pool
+
+
+# escnn's short names
+PointwiseMaxPool = PointwiseMaxPool2D
+PointwiseAvgPool = PointwiseAvgPool2D
+PointwiseAvgPoolAntialiased = PointwiseAvgPoolAntialiased2D
+PointwiseMaxPoolAntialiased = PointwiseMaxPoolAntialiased2D
+PointwiseAdaptiveAvgPool = PointwiseAdaptiveAvgPool2D
+PointwiseAdaptiveMaxPool = PointwiseAdaptiveMaxPool2D

@@ -120,8 +120,9 @@ class _SegmentBatchNorm(EquivariantModule):
             m = Mm @ mean_seg
             chan_var = chan_sq - 2 * m * chan_mean + m * m
             var_seg = jnp.maximum((chan_var @ Mv) / Mv.sum(0), 0.0)
+            # samples per variance segment: batch x space x the segment's channels
             n = int(np.prod([t.shape[a] for a in range(ax)] + [t.shape[a] for a in spatial_axes]))
-            n = n * int(self._var_segments.sum(0).min()) * (1 if named is None else named)
+            n = n * jnp.asarray(self._var_segments.sum(0), t.dtype) * (1 if named is None else named)
             mom = self.momentum
             unbiased = var_seg * n / jnp.maximum(n - 1, 1)
             new_mean = (1 - mom) * running_mean + mom * lax.stop_gradient(mean_seg).astype(running_mean.dtype)

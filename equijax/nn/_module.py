@@ -38,7 +38,7 @@ class EquivariantModule(eqx.Module):
         x = jax.ShapeDtypeStruct(tuple(input_shape), jax.numpy.float32)
 
         def run(t):
-            return _call(self, GeometricTensor(t, in_type)).tensor
+            return _call(self, GeometricTensor(t, in_type), None).tensor
 
         return tuple(jax.eval_shape(run, x).shape)
 
@@ -51,9 +51,13 @@ class EquivariantModule(eqx.Module):
         elements: list[GroupElement] | None = None,
         input_size: int | None = None,
         batch: int = 2,
+        state: eqx.nn.State | None = None,
     ) -> list[tuple[GroupElement, float]]:
         """Check ``f(g x) = g f(x)`` on a random input for each element (default: the testing
         elements that act exactly on the pixel grid).
+
+        Stateful modules (batch norms) are called with `state` (default: their initial
+        state) and a fresh copy of it for every call.
 
         **Returns:** ``[(g, max abs error), ...]``.
 
@@ -63,7 +67,7 @@ class EquivariantModule(eqx.Module):
 
         in_type = _declared_type(self, "in_type")
         x = random_input(in_type, key=key, batch=batch, size=input_size or self._testing_input_size())
-        return assert_equivariant(lambda t: _call(self, t), x, elements=elements, atol=atol, rtol=rtol)
+        return assert_equivariant(lambda t: _call(self, t, state), x, elements=elements, atol=atol, rtol=rtol)
 
     def _testing_input_size(self) -> int:
         return 17
@@ -85,11 +89,19 @@ def _declared_type(module, name: str) -> FieldType:
     return t
 
 
-def _call(module, x: GeometricTensor) -> GeometricTensor:
-    """Call a module, threading a throw-away state through stateful ones."""
+def _call(module, x: GeometricTensor, state) -> GeometricTensor:
+    """Call a module, with a throw-away copy of `state` (default: the initial state) for
+    stateful ones."""
     if "state" in inspect.signature(module).parameters:
-        state = eqx.nn.State(module)
-        return module(x, state)[0]
+        if state is None:
+            try:
+                state = eqx.nn.State(module)
+            except ValueError:
+                raise TypeError(
+                    f"{type(module).__name__} keeps state: pass `state=` (from eqx.nn.make_with_state)"
+                ) from None
+        leaves, treedef = jax.tree_util.tree_flatten(state)
+        return module(x, jax.tree_util.tree_unflatten(treedef, leaves))[0]
     return module(x)
 
 

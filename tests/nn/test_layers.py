@@ -245,6 +245,15 @@ x = random_input(t, key=jax.random.key(0), batch=3, size=9)
 assert x.tensor.dtype == jnp.float64
 y, state = eqx.filter_jit(lambda m, x, s: m(x, s))(seq, x, state)
 assert y.tensor.dtype == jnp.float64, y.tensor.dtype
+a = nn.FieldType(gs, [gs.regular_repr, gs.irrep(1), gs.trivial_repr])
+for m in (nn.NormNonLinearity(a), nn.NormPool(a), nn.PointwiseMaxPool2D(t, 3, 2, 1), nn.ELU(t),
+          nn.PointwiseAdaptiveAvgPool2D(a, 1), nn.MaskModule(a, 9), nn.PointwiseMaxPoolAntialiased2D(t, 3, 2, 1)):
+    xm = random_input(m.in_type, key=jax.random.key(1), batch=2, size=9)
+    assert m(xm).tensor.dtype == jnp.float64, type(m).__name__
+    m.check_equivariance(key=jax.random.key(2), atol=1e-12, rtol=1e-12, input_size=9)
+for m in (nn.NormBatchNorm(a), nn.IIDBatchNorm2d(a)):
+    xm = random_input(a, key=jax.random.key(1), batch=2, size=9)
+    assert m(xm, eqx.nn.State(m))[0].tensor.dtype == jnp.float64
 print("ok")
 """
     assert subprocess.check_output([sys.executable, "-c", script]).decode().strip().endswith("ok")

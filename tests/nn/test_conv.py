@@ -117,8 +117,10 @@ def _smooth_input(ftype, key, size=41):
     return ftype(x * mask[None])
 
 
-# measured (fixed seeds): C8 0.061, SO(2) 0.043 of max |f(x)| (bilinear resampling of input and output)
-ROTATION_BOUND = 0.08
+# Relative error (of max |f(x)|, border cropped) under a 45-degree rotation, from bilinear
+# resampling of input and output. Measured over 12 seeds: C8 median 0.047, max 0.087;
+# SO(2) median 0.032, max 0.065. The bound leaves room for other seeds.
+ROTATION_BOUND = 0.12
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,26 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+# angles within ~1e-12 rad of a multiple of 2*pi/_ANGLE_GRID (every k*pi/N, N <= 16, and
+# more) are snapped onto it, so that the same axis computed two ways is the same float
+_ANGLE_GRID = 2 * 720720
+
+
+def canonical_angle(theta: float) -> float:
+    """`theta` wrapped into ``[0, 2*pi)``; snapped to the exact multiple of
+    ``2*pi / 1441440`` when within round-off of one (e.g. ``k*pi/N`` for N <= 16)."""
+    t = float(theta) % TWO_PI
+    q = t / TWO_PI * _ANGLE_GRID
+    if abs(q - round(q)) < 1e-7:
+        t = (round(q) % _ANGLE_GRID) / _ANGLE_GRID * TWO_PI
+    return t
+
+
+def angle_key(theta: float) -> int:
+    """A hashable key equal for angles that agree to ~1e-12 rad (modulo 2*pi)."""
+    return round(float(theta) % TWO_PI / TWO_PI * 2**40) % 2**40
+
+
 def _wrap_angle(theta: float) -> float:
     theta = float(theta) % TWO_PI
     # fold angles that are numerically 2*pi onto 0 so that equal elements compare equal
@@ -271,12 +291,17 @@ class Group:
         return self._make(0, 0)
 
     @functools.cached_property
-    def elements(self) -> list[GroupElement] | None:
-        """All elements of a finite group, rotations first; ``None`` for continuous groups."""
+    def _elements(self) -> tuple[GroupElement, ...] | None:
         if self.continuous:
             return None
         flips = (0, 1) if self.has_flips else (0,)
-        return [self._make(f, r) for f in flips for r in range(self.rotation_order)]
+        return tuple(self._make(f, r) for f in flips for r in range(self.rotation_order))
+
+    @property
+    def elements(self) -> list[GroupElement] | None:
+        """All elements of a finite group, rotations first (a new list each call); ``None``
+        for continuous groups."""
+        return None if self._elements is None else list(self._elements)
 
     def element(self, value) -> GroupElement:
         """The element with escnn's parametrisation `value` (see `GroupElement.value`).
@@ -624,7 +649,7 @@ class O2(Group):
             raise self._subgroup_error(id, expected)
         if theta is not None and (not _is_real(theta) or not 0.0 <= theta <= TWO_PI):
             raise self._subgroup_error(id, expected)
-        return (None if theta is None else float(theta), int(M))
+        return (None if theta is None else canonical_angle(theta), int(M))
 
     def _subgroup_spec(self, id):
         theta, M = id

@@ -64,7 +64,13 @@ class Representation:
             name = "[" + ",".join(group.irrep(*i).name for i in irreps) + "]"
         if not isinstance(name, str):
             raise TypeError(f"`name` (={name!r}) must be a string")
-        self._init(group, irreps, Q, name, frozenset(supported_nonlinearities))
+        tags = () if isinstance(supported_nonlinearities, str) else tuple(supported_nonlinearities)
+        if isinstance(supported_nonlinearities, str) or not all(isinstance(t, str) for t in tags):
+            raise TypeError(
+                f"`supported_nonlinearities` (={supported_nonlinearities!r}) must be a collection of tags such as "
+                "('pointwise', 'norm')"
+            )
+        self._init(group, irreps, Q, name, frozenset(tags))
 
     def _init(self, group, irreps, Q, name, nonlinearities):
         d = self.__dict__
@@ -236,7 +242,8 @@ class IrreducibleRepresentation(Representation):
     def matrices_from_params(self, flips: np.ndarray, angles: np.ndarray) -> np.ndarray:
         """Vectorised evaluation from arrays of flips (0/1) and angles (radians)."""
         k = self.frequency
-        sign = np.where(np.asarray(flips) % 2 == 1, -1.0, 1.0)
+        flips, angles = np.asarray(flips), np.asarray(angles, dtype=np.float64)
+        sign = np.where(flips % 2 == 1, -1.0, 1.0)
         if self.size == 1:
             v = np.cos(k * np.asarray(angles, dtype=np.float64))
             if 2 * k == self.group.rotation_order:  # (-1)^r exactly

@@ -23,7 +23,7 @@ from ..group import (
     Restriction,
     o2_group,
 )
-from ..group._group import TWO_PI, _subgroup
+from ..group._group import _subgroup, angle_key, canonical_angle
 
 
 def _is_real(x) -> bool:
@@ -88,18 +88,27 @@ class GSpace2D(GSpace):
     dimensionality = 2
 
     def __init__(self, sg_id: tuple, maximum_frequency: int = 6):
+        if not (isinstance(sg_id, tuple) and len(sg_id) == 2):
+            raise ValueError(f"`sg_id` (={sg_id!r}) must be a subgroup id (theta or None, N) of O(2)")
         theta, N = sg_id
+        _check_N(N)
+        _check_F(maximum_frequency)
+        if theta is not None:
+            if not _is_real(theta) or not math.isfinite(theta):
+                raise ValueError(f"`sg_id` (={sg_id!r}) must have an angle or None first")
+            theta = canonical_angle(theta)
         F = int(maximum_frequency) if N == -1 else 0
         o2 = o2_group(F)
-        group, inclusion, restriction = _subgroup(o2, (theta, N))
+        group, inclusion, _ = _subgroup(o2, (theta, N))
         d = self.__dict__
         d["sg_id"], d["maximum_frequency"] = (theta, N), F
-        d["fibergroup"], d["o2_inclusion"], d["_o2_restriction"] = group, inclusion, restriction
+        d["fibergroup"], d["o2_inclusion"] = group, inclusion
         d["name"] = _gspace_name(group, theta)
 
     @property
     def _key(self):
-        return (self.sg_id, self.maximum_frequency)
+        theta, N = self.sg_id
+        return (None if theta is None else angle_key(theta), N, self.maximum_frequency)
 
     def __eq__(self, other):
         return isinstance(other, GSpace2D) and self._key == other._key
@@ -108,7 +117,7 @@ class GSpace2D(GSpace):
         return hash(("GSpace2D", self._key))
 
     def __reduce__(self):
-        return (_gspace2d, self._key)
+        return (_gspace2d, (self.sg_id, self.maximum_frequency))
 
     @property
     def rotations_order(self) -> int:
@@ -126,6 +135,7 @@ class GSpace2D(GSpace):
     def action_matrices(self, elements: Sequence[GroupElement]) -> np.ndarray:
         """The ``(n, 2, 2)`` matrices ``A(g) = R(theta) diag(1, -1)^flip`` moving points."""
         G = self.fibergroup
+        elements = list(elements)
         flips, _ = G.element_params(elements)
         rots = np.array([g.rotation for g in elements], dtype=np.float64)
         f, angles = self.o2_inclusion.params(flips, rots)
@@ -144,7 +154,7 @@ class GSpace2D(GSpace):
         # subgroup's offset, plus the fibre's own offset
         _, o1 = inclusion.embedding
         s2, o2 = self.o2_inclusion.embedding
-        theta = (s2 * o1 + o2) % TWO_PI if sub.has_flips else None
+        theta = canonical_angle(s2 * o1 + o2) if sub.has_flips else None
         N = sub.rotation_order
         return _gspace2d((theta, N), self.maximum_frequency), inclusion, restriction
 
@@ -310,8 +320,7 @@ def _check_F(F) -> int:
 def _axis_to_theta(axis) -> float:
     if not _is_real(axis) or not math.isfinite(axis):
         raise ValueError(f"`axis` (={axis!r}) must be a finite angle in radians")
-    theta = (2.0 * float(axis)) % TWO_PI
-    return 0.0 if TWO_PI - theta < 1e-12 else theta
+    return canonical_angle(2.0 * float(axis))
 
 
 def rot2dOnR2(N: int = -1, maximum_frequency: int = 6) -> GSpace2D:

@@ -333,7 +333,8 @@ def kernel_basis_on_grid(
         if sigma is None:
             sigma = default_sigma(rings)
     elif sigma is None:
-        sigma = default_sigma(tuple(rings))
+        rings, _ = _check_rings_sigma(rings, 1.0, None)
+        sigma = default_sigma(rings)
     rings, sigma = _check_rings_sigma(rings, sigma, d * (k - 1) / 2 * math.sqrt(2))
     if frequencies_cutoff is None:
         frequencies_cutoff = default_frequencies_cutoff(k)

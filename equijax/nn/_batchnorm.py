@@ -9,6 +9,8 @@ compute the same thing.
 
 from __future__ import annotations
 
+import numbers
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -24,9 +26,9 @@ from ._nonlinearities import check_pointwise
 def _check_common(in_type, eps, momentum, affine) -> None:
     if not isinstance(in_type, FieldType):
         raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
-    if not (isinstance(eps, (int, float)) and eps > 0):
+    if isinstance(eps, bool) or not (isinstance(eps, numbers.Real) and eps > 0):
         raise ValueError(f"`eps` (={eps!r}) must be a positive number")
-    if not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):
+    if isinstance(momentum, bool) or not (isinstance(momentum, numbers.Real) and 0 <= momentum <= 1):
         raise ValueError(f"`momentum` (={momentum!r}) must be in [0, 1]")
     if not isinstance(affine, bool):
         raise TypeError(f"`affine` (={affine!r}) must be a bool")

@@ -291,10 +291,10 @@ class R2ConvTransposed(_R2ConvBase):
             in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
             frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
         )  # fmt: skip
-        for a, s, d in zip(self.output_padding, self.stride, (self.dilation,) * 2):
-            if a >= max(s, d):
+        for a, s in zip(self.output_padding, self.stride):
+            if a >= s:
                 raise ValueError(
-                    f"`output_padding` (={output_padding!r}) must be smaller than the stride or the dilation"
+                    f"`output_padding` (={output_padding!r}) must be smaller than the stride {self.stride}"
                 )
 
     def _padding_transpose(self) -> tuple[tuple[int, int], tuple[int, int]]:

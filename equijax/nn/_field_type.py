@@ -35,6 +35,8 @@ class FieldType:
             raise TypeError(
                 f"`representations` must be a list of representations, got {type(representations).__name__}"
             )
+        if not representations:
+            raise ValueError("`representations` must contain at least one representation (a field type needs fields)")
         for r in representations:
             if not isinstance(r, Representation):
                 raise TypeError(f"`representations` contains {r!r}, which is not a Representation")
@@ -92,12 +94,16 @@ class FieldType:
     @functools.cached_property
     def fields_start(self) -> np.ndarray:
         """The first channel of each field."""
-        return np.cumsum([0] + [r.size for r in self.representations[:-1]]).astype(np.int64)
+        a = np.cumsum([0] + [r.size for r in self.representations[:-1]]).astype(np.int64)
+        a.setflags(write=False)
+        return a
 
     @functools.cached_property
     def fields_end(self) -> np.ndarray:
         """One past the last channel of each field."""
-        return self.fields_start + np.array([r.size for r in self.representations], dtype=np.int64)
+        a = self.fields_start + np.array([r.size for r in self.representations], dtype=np.int64)
+        a.setflags(write=False)
+        return a
 
     @functools.cached_property
     def representation(self) -> Representation:
@@ -165,6 +171,8 @@ class FieldType:
         ax = self.channel_axis
         xp = _array_module(array)
         moved = xp.moveaxis(array, ax, -1)
+        if not xp.issubdtype(moved.dtype, xp.inexact):
+            moved = moved.astype(xp.result_type(float))
         out = moved @ xp.asarray(M.T, dtype=moved.dtype)
         return xp.moveaxis(out, -1, ax)
 

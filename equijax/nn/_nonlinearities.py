@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -77,6 +77,20 @@ class PointwiseNonLinearity(EquivariantModule):
         return self.function
 
 
+class _ScaledELU(NamedTuple):
+    alpha: float
+
+    def __call__(self, x):
+        return jax.nn.elu(x, self.alpha)
+
+
+class _LeakyReLU(NamedTuple):
+    negative_slope: float
+
+    def __call__(self, x):
+        return jax.nn.leaky_relu(x, self.negative_slope)
+
+
 class ReLU(PointwiseNonLinearity):
     """``max(x, 0)`` on every channel (pointwise fields only)."""
 
@@ -93,7 +107,7 @@ class ELU(PointwiseNonLinearity):
     def __init__(self, in_type: FieldType, alpha: float = 1.0, inplace: bool = False):
         del inplace
         self.alpha = float(alpha)
-        super().__init__(in_type, functools.partial(jax.nn.elu, alpha=self.alpha))
+        super().__init__(in_type, _ScaledELU(self.alpha))  # hashable by value: no recompiles
 
 
 class LeakyReLU(PointwiseNonLinearity):
@@ -104,7 +118,7 @@ class LeakyReLU(PointwiseNonLinearity):
     def __init__(self, in_type: FieldType, negative_slope: float = 0.01, inplace: bool = False):
         del inplace
         self.negative_slope = float(negative_slope)
-        super().__init__(in_type, functools.partial(jax.nn.leaky_relu, negative_slope=self.negative_slope))
+        super().__init__(in_type, _LeakyReLU(self.negative_slope))
 
 
 def field_membership(ftype: FieldType) -> np.ndarray:

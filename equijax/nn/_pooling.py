@@ -71,6 +71,11 @@ class _SpatialPool(EquivariantModule):
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
+        if pointwise and any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(
+                f"`padding` (={padding!r}) must be at most half the kernel size {self.kernel_size} for max pooling "
+                "(a window made of padding alone has no maximum)"
+            )
 
     def export(self):
         """A function on ``(*batch, C, H, W)`` arrays computing the same pooling."""
@@ -121,8 +126,8 @@ class PointwiseAvgPool2D(_SpatialPool):
 
 
 def gaussian_filter(sigma: float) -> np.ndarray:
-    """escnn's antialiasing filter: a normalised Gaussian of width `sigma` on a
-    ``2*round(3*sigma)+1`` square grid."""
+    """The antialiasing filter of `PointwiseAvgPoolAntialiased2D` (escnn's average-pool
+    filter): a normalised Gaussian of width `sigma` on a ``2*round(3*sigma)+1`` square grid."""
     size = 2 * int(round(3 * sigma)) + 1
     r = np.arange(size) - (size - 1) / 2
     g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
@@ -163,8 +168,10 @@ class PointwiseAvgPoolAntialiased2D(_SpatialPool):
 
 
 class PointwiseMaxPoolAntialiased2D(_SpatialPool):
-    """Max pooling with stride 1, then antialiased subsampling by a Gaussian blur with
-    `stride` (fields acting by permutations only)."""
+    """Max pooling with stride 1, then antialiased subsampling by a Gaussian blur
+    (`gaussian_filter(sigma)`, padded by half its size) with `stride` (fields acting by
+    permutations only). The blur's size and padding follow the average-pool variant; they
+    may differ from escnn's max-pool variant for sigma far from 0.6."""
 
     sigma: float = eqx.field(static=True)
 

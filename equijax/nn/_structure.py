@@ -147,12 +147,16 @@ class MaskModule(EquivariantModule):
     sigma: float = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType, S: int, margin: float = 0.0, sigma: float = 2.0):
-        if not isinstance(in_type, FieldType) or in_type.gspace.dimensionality != 2:
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType on the plane")
+        if not isinstance(in_type, FieldType):
+            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+        if in_type.gspace.dimensionality != 2:
+            raise ValueError(f"`in_type` lives on {in_type.gspace.name}; MaskModule needs fields on the plane")
         if not isinstance(S, numbers.Integral) or isinstance(S, bool) or S < 1:
             raise ValueError(f"`S` (={S!r}) must be a positive integer")
         if not (isinstance(margin, numbers.Real) and 0 <= margin < 100):
             raise ValueError(f"`margin` (={margin!r}) must be a percentage in [0, 100)")
+        if not (isinstance(sigma, numbers.Real) and sigma > 0):
+            raise ValueError(f"`sigma` (={sigma!r}) must be a positive number")
         self.in_type = self.out_type = in_type
         self.S, self.margin, self.sigma = int(S), float(margin), float(sigma)
 

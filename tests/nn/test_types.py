@@ -129,7 +129,10 @@ def test_no_base_space_tensor():
         (lambda gs: nn.GeometricTensor(jnp.zeros((8,)), nn.FieldType(gs, [gs.regular_repr])), ValueError, "`tensor`"),
         (lambda gs: nn.GeometricTensor(jnp.zeros((8, 3, 3)), "regular"), TypeError, "`type`"),
         (
-            lambda gs: nn.FieldType(gs, [gs.regular_repr]) + nn.FieldType(gspaces.rot2dOnR2(4), []),
+            lambda gs: (
+                nn.FieldType(gs, [gs.regular_repr])
+                + nn.FieldType(gspaces.rot2dOnR2(4), [gspaces.rot2dOnR2(4).trivial_repr])
+            ),
             ValueError,
             "different gspaces",
         ),

@@ -105,6 +105,17 @@ def _call(module, x: GeometricTensor, state) -> GeometricTensor:
     return module(x)
 
 
+def array_function(module):
+    """``t -> module(GeometricTensor(t, module.in_type)).tensor``: the export of stateless
+    modules whose computation is already plain array code."""
+
+    def apply(t):
+        return module(GeometricTensor(t, module.in_type)).tensor
+
+    apply.__name__ = f"{type(module).__name__}_exported"
+    return apply
+
+
 def check_input(module, x, name: str = "x") -> GeometricTensor:
     """Raise a clear error unless `x` is a GeometricTensor of the module's input type."""
     if not isinstance(x, GeometricTensor):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input
+from ._module import EquivariantModule, array_function, check_input
 
 _POINTWISE_FUNCTIONS: dict[str, Callable] = {
     "p_relu": jax.nn.relu,
@@ -197,9 +197,4 @@ class NormNonLinearity(EquivariantModule):
 
     def export(self):
         """A function on arrays ``(*batch, C, ...)`` computing the same map."""
-        module = self
-
-        def norm_nonlinearity(t):
-            return module(GeometricTensor(t, module.in_type)).tensor
-
-        return norm_nonlinearity
+        return array_function(self)

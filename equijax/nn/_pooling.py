@@ -12,7 +12,7 @@ from jax import lax
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input
+from ._module import EquivariantModule, array_function, check_input
 from ._nonlinearities import check_pointwise, field_norms
 
 
@@ -79,12 +79,7 @@ class _SpatialPool(EquivariantModule):
 
     def export(self):
         """A function on ``(*batch, C, H, W)`` arrays computing the same pooling."""
-        module = self
-
-        def pool(t):
-            return module(GeometricTensor(t, module.in_type)).tensor
-
-        return pool
+        return array_function(self)
 
     def _testing_input_size(self) -> int:
         for size in range(9, 64):
@@ -225,12 +220,7 @@ class _AdaptivePool(EquivariantModule):
         return GeometricTensor(jnp.stack(rows, -2), self.out_type)
 
     def export(self):
-        module = self
-
-        def pool(t):
-            return module(GeometricTensor(t, module.in_type)).tensor
-
-        return pool
+        return array_function(self)
 
 
 class PointwiseAdaptiveAvgPool2D(_AdaptivePool):
@@ -289,12 +279,7 @@ class GroupPooling(EquivariantModule):
         return GeometricTensor(y, self.out_type)
 
     def export(self):
-        module = self
-
-        def group_pool(t):
-            return module(GeometricTensor(t, module.in_type)).tensor
-
-        return group_pool
+        return array_function(self)
 
 
 class NormPool(EquivariantModule):
@@ -315,12 +300,7 @@ class NormPool(EquivariantModule):
         return GeometricTensor(field_norms(self.in_type, x.tensor), self.out_type)
 
     def export(self):
-        module = self
-
-        def norm_pool(t):
-            return module(GeometricTensor(t, module.in_type)).tensor
-
-        return norm_pool
+        return array_function(self)
 
 
 # escnn's short names

@@ -1,8 +1,7 @@
+import importlib.util
 import json
 import math
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -277,47 +276,28 @@ def test_basis_is_linearly_independent_and_normalised():
     np.testing.assert_allclose((flat**2).sum(1), sizes, rtol=1e-10)
 
 
-SPEED_SCRIPT = """
-import time
-from equijax import gspaces
-t0 = time.perf_counter()
-gs = gspaces.rot2dOnR2(8)
-gs.build_kernel_basis(gs.trivial_repr, gs.regular_repr, 7)
-gs.build_kernel_basis(gs.regular_repr, gs.regular_repr, 5)
-print(time.perf_counter() - t0)
-"""
+def _benchmark():
+    """benchmarks/kernel_bases.py: its cases and fresh-process timer, shared with these tests."""
+    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "kernel_bases.py"
+    spec = importlib.util.spec_from_file_location("kernel_bases_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-SWEEP_SCRIPT = f"""
-import json, time
-t0 = time.perf_counter()
-from equijax import gspaces
-from equijax.kernels import EmptyBasisError
-cases = json.load(open({str(DATA)!r}))["cases"]
-for c in cases:
-    s = c["gspace"]
-    gs = gspaces.rot2dOnR2(s[1], *s[2:]) if s[0] == "rot" else gspaces.flipRot2dOnR2(s[1])
-    f = lambda x: gs.trivial_repr if x == "trivial" else gs.regular_repr if x == "regular" else gs.irrep(*x[1:])
-    try:
-        if c["kernel_size"]:
-            gs.build_kernel_basis(f(c["in"]), f(c["out"]), c["kernel_size"])
-        else:
-            gs.build_intertwiner_basis(f(c["in"]), f(c["out"]))
-    except EmptyBasisError:
-        pass
-print(time.perf_counter() - t0)
-"""
+def _case(bench, prefix: str) -> str:
+    (body,) = [v for k, v in bench.CASES.items() if k.startswith(prefix)]
+    return body
 
 
 def test_escnn_sweep_builds_fast():
-    # import included, fresh process
-    seconds = float(subprocess.check_output([sys.executable, "-c", SWEEP_SCRIPT]).decode())
-    assert seconds <= 20.0
+    bench = _benchmark()  # a fresh process: nothing cached
+    assert bench.time_case(_case(bench, "escnn parity sweep")) <= 20.0
 
 
 def test_c8_model_bases_build_fast():
-    # a fresh process: nothing cached
-    times = [float(subprocess.check_output([sys.executable, "-c", SPEED_SCRIPT]).decode()) for _ in range(3)]
+    bench = _benchmark()
+    times = [bench.time_case(_case(bench, "C8 model bases")) for _ in range(3)]
     assert min(times) <= 0.2, times
 
 

@@ -1,5 +1,13 @@
 """equijax: E(2)-equivariant steerable CNNs in JAX and Equinox."""
 
-from . import group as group, gspaces as gspaces, kernels as kernels, models as models, nn as nn, testing as testing
+from . import (
+    data as data,
+    group as group,
+    gspaces as gspaces,
+    kernels as kernels,
+    models as models,
+    nn as nn,
+    testing as testing,
+)
 
 __version__ = "0.1.0"

@@ -44,17 +44,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --ckpt-dir")
     p.add_argument("--metrics", default=d.metrics, help="write per-epoch metrics and a summary as JSON lines")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm bars")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: call jax.distributed.initialize() first (settings from the cluster environment)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 with a one-line error on bad input)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = vars(parser.parse_args(argv))
     from ._loop import fit
 
+    if args.pop("distributed"):
+        import jax
+
+        jax.distributed.initialize()
     try:
-        fit(TrainConfig(**vars(args)))
+        fit(TrainConfig(**args))
     except (ValueError, FileNotFoundError, ConnectionError) as e:
         print(f"equijax-train: error: {e}", file=sys.stderr)
         return 2

@@ -264,7 +264,7 @@ def fit(config: TrainConfig, dataset: edata.Dataset | None = None, *, log: Calla
     x_train = _prepare(ds.x_train, config.input_size)
     x_test = _prepare(ds.x_test, config.input_size)
     model, state, opt_state = _replicate((model, state, opt_state), replicated)
-    aug_key = jax.device_put(aug_key, replicated)
+    aug_key = _replicate(jax.random.key_data(aug_key), replicated)  # raw uint32 key: works across processes
     step_fn = make_train_step(optimizer, augment=config.augment, aug_supersample=config.aug_supersample)
 
     train_images, train_seconds, compile_seconds = 0, 0.0, None
@@ -353,7 +353,11 @@ def fit(config: TrainConfig, dataset: edata.Dataset | None = None, *, log: Calla
 
 def _replicate(tree, sharding):
     """Place the array leaves of `tree` on `sharding`; other leaves (flags) stay Python values."""
-    return jax.tree_util.tree_map(lambda x: jax.device_put(x, sharding) if eqx.is_array(x) else x, tree)
+
+    def put(x):
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x)) if eqx.is_array(x) else x
+
+    return jax.tree_util.tree_map(put, tree)
 
 
 def _check_compatible(header: dict, config: TrainConfig, ckpt) -> None:

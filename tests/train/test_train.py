@@ -163,3 +163,46 @@ def test_config_validation():
         TrainConfig(optimizer="lamb")
     assert TrainConfig(model="c8", group="C16").rotation_order == 16
     assert TrainConfig(model="cnn").rotation_order is None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_device(tiny_dataset, tmp_path):
+    """Multi-host data parallelism (jax.distributed over two CPU processes, gloo collectives)."""
+    reference = fit(TrainConfig(dataset=tiny_dataset, **TINY), log=lambda s: None)
+    want = [h["train_loss"] for h in reference["history"]] + [reference["summary"]["test_loss"]]
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import jax
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize("127.0.0.1:{_free_port()}", num_processes=2, process_id=int(sys.argv[1]))
+        from equijax.train import TrainConfig, fit
+        cfg = TrainConfig(dataset={tiny_dataset!r}, metrics=sys.argv[2], **{TINY!r})
+        r = fit(cfg, log=lambda s: None)
+        print(json.dumps([h["train_loss"] for h in r["history"]] + [r["summary"]["test_loss"]]))
+        """
+    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(i), str(tmp_path / f"m{i}.jsonl")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    for out, _ in outs:
+        np.testing.assert_allclose(json.loads(out.strip().splitlines()[-1]), want, rtol=1e-4)
+    assert (tmp_path / "m0.jsonl").exists() and not (tmp_path / "m1.jsonl").exists()  # only process 0 writes

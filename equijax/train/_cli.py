@@ -8,9 +8,14 @@ import sys
 from ._config import MODEL_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, without the long usage text (`--help` has it)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="equijax-train",
         description="Train an equivariant (or baseline) CNN on rotated MNIST; jit-compiled, data parallel "
         "over all local devices, with per-epoch checkpoints.",

@@ -107,7 +107,9 @@ def test_four_devices_match_one(tiny_dataset):
 def test_bad_inputs_give_one_line_errors(tiny_dataset, tmp_path, capsys):
     # unknown model: argparse's own one-line error
     r = _run_cli(["--model", "resnet"])
-    assert r.returncode == 2 and "invalid choice: 'resnet'" in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith("equijax-train: error: argument --model: invalid choice: 'resnet'")
     cases = [
         (["--dataset", str(tmp_path / "missing.npz")], "nor an existing file"),
         (["--width", "-1"], "`width`"),

@@ -49,7 +49,7 @@ class C8SteerableCNN(nn.EquivariantModule):
     Linear(64) -> batch norm -> ELU -> Linear(n_classes).
 
     **Arguments:** `key`; `n_classes`; `N` (the rotation order, 8 for C8); `width`
-    (multiplies every number of fields).
+    (multiplies every number of fields); `reflections` (D_N instead of C_N).
     """
 
     blocks: nn.SequentialModule
@@ -59,9 +59,9 @@ class C8SteerableCNN(nn.EquivariantModule):
     fc2: eqx.nn.Linear
     input_type: nn.FieldType = eqx.field(static=True)
 
-    def __init__(self, key, n_classes: int = 10, N: int = 8, width: float = 1.0):
+    def __init__(self, key, n_classes: int = 10, N: int = 8, width: float = 1.0, reflections: bool = False):
         keys = jax.random.split(key, 8)
-        r2_act = gspaces.rot2dOnR2(N=N)
+        r2_act = gspaces.flipRot2dOnR2(N=N) if reflections else gspaces.rot2dOnR2(N=N)
         in_type = nn.FieldType(r2_act, [r2_act.trivial_repr])
         self.input_type = in_type
 
@@ -179,11 +179,20 @@ class C4CNN(_GroupCNN):
     regular C4 fields, then 16, 32, 64, 128 fields; 3x3 kernels with bias, ReLU, and 3x3
     stride-2 max pooling after each; max over space and group; a linear head.
     `batch_norm=True` adds `InnerBatchNorm` after every convolution; `width` multiplies the
-    numbers of fields; `N` changes the rotation order."""
+    numbers of fields; `N` changes the rotation order; `reflections` uses D_N."""
 
-    def __init__(self, key, n_classes: int = 10, batch_norm: bool = False, width: float = 1.0, N: int = 4):
+    def __init__(
+        self,
+        key,
+        n_classes: int = 10,
+        batch_norm: bool = False,
+        width: float = 1.0,
+        N: int = 4,
+        reflections: bool = False,
+    ):
         channels = [max(1, round(c * width)) for c in (8, 16, 32, 64, 128)]
-        self._build(gspaces.rot2dOnR2(N=N), channels, batch_norm, n_classes, key)
+        gspace = gspaces.flipRot2dOnR2(N=N) if reflections else gspaces.rot2dOnR2(N=N)
+        self._build(gspace, channels, batch_norm, n_classes, key)
 
 
 class CNN(_GroupCNN):

@@ -15,6 +15,7 @@ from jax import lax
 
 from ..gspaces import GSpace2D
 from ..kernels import BasisElement
+from ._conv_kernels import conv2d
 from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
@@ -216,15 +217,7 @@ class R2Conv(_R2ConvBase):
         else:
             t = jnp.pad(t, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode=_JNP_PAD[self.padding_mode])
             padding = ((0, 0), (0, 0))
-        y = lax.conv_general_dilated(
-            t,
-            F,
-            window_strides=self.stride,
-            padding=padding,
-            rhs_dilation=(self.dilation, self.dilation),
-            feature_group_count=self.groups,
-            dimension_numbers=("NCHW", "OIHW", "NCHW"),
-        )
+        y = conv2d(t, F, self.stride, padding, (self.dilation, self.dilation), self.groups)
         return _add_bias_and_unflatten(y, b, batch)
 
     def export(self) -> eqx.nn.Conv2d:

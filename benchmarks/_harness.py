@@ -1,0 +1,84 @@
+"""A small timing harness shared by the benchmarks: ahead-of-time compilation (compile time,
+XLA's FLOP count and memory analysis) and interleaved timing (A B A B ...) so that machine
+drift cancels between the variants being compared."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+
+
+@dataclasses.dataclass
+class Compiled:
+    """A jitted function compiled ahead of time for fixed arguments."""
+
+    name: str
+    fn: Callable  # the compiled executable, called with the same arguments
+    args: tuple
+    compile_seconds: float
+    flops: float | None
+    memory_bytes: int | None  # arguments + outputs + temporaries (XLA's memory analysis)
+    times: list = dataclasses.field(default_factory=list)
+
+    def run(self) -> float:
+        t0 = time.perf_counter()
+        jax.block_until_ready(self.fn(*self.args))
+        return time.perf_counter() - t0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def compile_ahead(name: str, fn: Callable, *args) -> Compiled:
+    """Lower and compile ``jax.jit(fn)`` for `args`, timing the compilation (tracing
+    included) and reading XLA's cost and memory analyses."""
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    seconds = time.perf_counter() - t0
+    flops = memory = None
+    try:
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        flops = float(cost.get("flops", 0.0)) or None
+    except Exception:  # not every backend reports costs
+        pass
+    try:
+        m = compiled.memory_analysis()
+        memory = int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+    except Exception:
+        pass
+    return Compiled(name, compiled, args, seconds, flops, memory)
+
+
+def interleave(variants: Sequence[Compiled], repeats: int, warmup: int = 1) -> None:
+    """Run each variant `warmup` times, then `repeats` rounds of one call each, in turn."""
+    for v in variants:
+        for _ in range(warmup):
+            v.run()
+    for _ in range(repeats):
+        for v in variants:
+            v.times.append(v.run())
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def fmt_bytes(b: int | None) -> str:
+    return "-" if b is None else f"{b / 2**20:.0f} MiB"
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
+import subprocess
 import time
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -195,10 +198,54 @@ def floor_programs(floor, x, y):
     return (train_step, (params, stats, opt_state, x, y)), (infer, (params, stats, x))
 
 
+# -- escnn, in a worker process ----------------------------------------------------------
+
+
+class EscnnWorker:
+    """Times escnn's train step / inference one call at a time in a worker process (its own
+    Python, with torch and escnn), so the calls interleave with equijax's and the floor's."""
+
+    def __init__(self, python: str, model: str, N: int, reflections: bool, width: float, batch: int):
+        worker = Path(__file__).with_name("_escnn_worker.py")
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        self.proc = subprocess.Popen(
+            [python, str(worker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        reply = self._ask(f"build {model} {N} {int(reflections)} {width} {batch}").split()
+        self.build_seconds, self.first_step_seconds = float(reply[1]), float(reply[2])
+
+    def _ask(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError("the escnn worker died (are torch and escnn installed for that python?)")
+        return reply.strip()
+
+    def close(self):
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=60)
+
+
+class _Remote:
+    def __init__(self, worker: EscnnWorker, command: str):
+        self.worker, self.command, self.times = worker, command, []
+
+    def run(self) -> float:
+        return float(self.worker._ask(self.command))
+
+    @property
+    def median(self) -> float:
+        import statistics
+
+        return statistics.median(self.times)
+
+
 # -- one comparison -------------------------------------------------------------------------
 
 
-def compare(model_name, group, width, batch, repeats, seed=0):
+def compare(model_name, group, width, batch, repeats, seed=0, escnn_python=None):
     N, reflections = parse_group(group)
     group_size = 2 * N if reflections else N
     size = 29 if model_name == "c8" else 33
@@ -218,9 +265,14 @@ def compare(model_name, group, width, batch, repeats, seed=0):
         compile_ahead("exported", ex_inf, *ex_inf_args),
         compile_ahead("floor", fl_inf, *fl_inf_args),
     ]
+    escnn = None
+    if escnn_python:
+        escnn = EscnnWorker(escnn_python, model_name, N, reflections, width, batch)
+        train.append(_Remote(escnn, "step"))
+        infer.append(_Remote(escnn, "infer"))
     interleave(train, repeats)
     interleave(infer, repeats)
-    eq, fl = train
+    eq, fl = train[:2]
     rows = [
         [
             "equijax",
@@ -243,6 +295,21 @@ def compare(model_name, group, width, batch, repeats, seed=0):
             _gflops(fl),
         ],
     ]
+    if escnn is not None:
+        es = train[2]
+        rows.append(
+            [
+                "escnn",
+                fmt_seconds(escnn.build_seconds),
+                fmt_seconds(escnn.first_step_seconds) + " (1st step)",
+                fmt_seconds(es.median),
+                fmt_seconds(infer[3].median),
+                "",
+                "",
+                "-" if eq.flops is None else f"{eq.flops / es.median / 1e9:.1f}*",
+            ]
+        )
+        escnn.close()
     title = f"{model_name} model, group {group}, width {width}, batch {batch}, {jax.devices()[0].platform}"
     header = ["network", "build", "compile step", "train step", "inference", "exported inf.", "memory", "GFLOP/s"]
     print_table(title, header, rows)
@@ -253,6 +320,10 @@ def compare(model_name, group, width, batch, repeats, seed=0):
         "compile / floor": eq.compile_seconds / fl.compile_seconds,
         "memory / floor": (eq.memory_bytes / fl.memory_bytes) if eq.memory_bytes and fl.memory_bytes else float("nan"),
     }
+    if escnn is not None:
+        ratios["escnn train step / equijax"] = train[2].median / eq.median
+        ratios["escnn inference / equijax"] = infer[3].median / infer[0].median
+        print("(* escnn GFLOP/s: equijax's XLA FLOP count of the same step / escnn's time)")
     print("ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     return ratios
 
@@ -301,6 +372,11 @@ def main():
     p.add_argument("--repeats", type=int, default=10, help="timed train steps per network")
     p.add_argument("--quick", action="store_true", help="batch 16, width 0.25, 3 repeats")
     p.add_argument("--sweep", action="store_true", help="train-step time vs batch size and width")
+    p.add_argument(
+        "--escnn-python",
+        default=os.environ.get("EQUIJAX_ESCNN_PYTHON"),
+        help="a python with torch and escnn: adds escnn rows, interleaved with the others (see benchmarks/README.md)",
+    )
     args = p.parse_args()
     if args.quick:
         args.batch, args.width, args.repeats = 16, 0.25, 3
@@ -311,7 +387,7 @@ def main():
         if args.sweep:
             sweep(name, group, max(3, args.repeats // 3))
         else:
-            compare(name, group, args.width, args.batch, args.repeats)
+            compare(name, group, args.width, args.batch, args.repeats, escnn_python=args.escnn_python)
 
 
 if __name__ == "__main__":

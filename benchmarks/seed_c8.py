@@ -56,7 +56,7 @@ class Floor(eqx.Module):
     pools: tuple = eqx.field(static=True)
     group_size: int = eqx.field(static=True)
     kind: str = eqx.field(static=True)
-    mask: np.ndarray | None = eqx.field(static=True)
+    mask_size: int | None = eqx.field(static=True)  # the C8 model's disk mask (a constant)
 
     def __init__(self, kind, channels, kernels, paddings, pools, group_size, bias, head_sizes, key, size):
         keys = jax.random.split(key, len(channels) + len(head_sizes))
@@ -70,23 +70,24 @@ class Floor(eqx.Module):
         sizes = [c_in // group_size, *head_sizes]
         self.head = [eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys[len(channels) :])]
         self.paddings, self.pools, self.group_size, self.kind = tuple(paddings), tuple(pools), group_size, kind
-        self.mask = disk_mask(size, margin=1).astype(np.float32) if kind == "c8" else None
+        self.mask_size = size if kind == "c8" else None
 
     def __call__(self, x, stats, *, inference=False):
         new_stats = []
-        if self.mask is not None:
-            x = x * self.mask
+        if self.mask_size is not None:
+            x = x * disk_mask(self.mask_size, margin=1).astype(np.float32)[None, None]
         for i, (w, b, g, s, p, pool) in enumerate(
             zip(self.filters, self.biases, self.bn_scale, self.bn_shift, self.paddings, self.pools)
         ):
             x = conv2d(x, w, padding=((p, p), (p, p)))
             if b is not None:
-                x = x + b[:, None, None]
+                x = x + b[None, :, None, None]
             mean, var = stats[i]
             if not inference:
                 mean, var = jnp.mean(x, axis=(0, 2, 3)), jnp.var(x, axis=(0, 2, 3))
                 new_stats.append((0.9 * stats[i][0] + 0.1 * mean, 0.9 * stats[i][1] + 0.1 * var))
-            x = (x - mean[:, None, None]) * lax.rsqrt(var[:, None, None] + 1e-5) * g[:, None, None] + s[:, None, None]
+            m, v, g4, s4 = (a[None, :, None, None] for a in (mean, var, g, s))
+            x = (x - m) * lax.rsqrt(v + 1e-5) * g4 + s4
             x = jax.nn.relu(x)
             if pool == "avg2":
                 x = _blur(x, gaussian_filter(0.66), (2, 2), (2, 2))
@@ -100,9 +101,9 @@ class Floor(eqx.Module):
         x = x.reshape(B, C // self.group_size, self.group_size, H, W).max(axis=2)  # group pooling
         x = x.reshape(B, -1) if self.kind == "c8" else x.max(axis=(2, 3))
         for j, layer in enumerate(self.head):
-            x = x @ layer.weight.T + layer.bias
+            x = x @ layer.weight.T + layer.bias[None]
             if j < len(self.head) - 1:  # the C8 head: Linear -> batch norm -> ELU -> Linear
-                x = jax.nn.elu((x - x.mean(0)) * lax.rsqrt(x.var(0) + 1e-5))
+                x = jax.nn.elu((x - x.mean(0, keepdims=True)) * lax.rsqrt(x.var(0, keepdims=True) + 1e-5))
         return x, (new_stats if not inference else stats)
 
     def init_stats(self):

@@ -148,10 +148,8 @@ def _xent(logits, y):
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
 
-def equijax_programs(model, state, x, y):
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    opt = optax.adam(1e-3)
-    opt_state = opt.init(params)
+def _train_step(static, opt):
+    """forward (``net(x, state) -> (logits, state)``) + backward + adam, state threaded."""
 
     def train_step(params, state, opt_state, x, y):
         def loss_fn(p):
@@ -161,6 +159,15 @@ def equijax_programs(model, state, x, y):
         (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), state, opt_state, loss
+
+    return train_step
+
+
+def equijax_programs(model, state, x, y):
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt = optax.adam(1e-3)
+    opt_state = opt.init(params)
+    train_step = _train_step(static, opt)
 
     def infer(params, state, x):
         return eqx.nn.inference_mode(eqx.combine(params, static))(x, state)[0]
@@ -183,15 +190,7 @@ def floor_programs(floor, x, y):
     stats = floor.init_stats()
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
-
-    def train_step(params, stats, opt_state, x, y):
-        def loss_fn(p):
-            logits, new_stats = eqx.combine(p, static)(x, stats)
-            return _xent(logits, y), new_stats
-
-        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), stats, opt_state, loss
+    train_step = _train_step(static, opt)
 
     def infer(params, stats, x):
         return eqx.combine(params, static)(x, stats, inference=True)[0]

@@ -23,6 +23,7 @@ import argparse
 import functools
 import os
 import re
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -237,8 +238,6 @@ class _Remote:
 
     @property
     def median(self) -> float:
-        import statistics
-
         return statistics.median(self.times)
 
 

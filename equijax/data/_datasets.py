@@ -17,7 +17,10 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import jax
 import numpy as np
+
+from ._transforms import rotate_images
 
 MNIST_ROT_URL = "http://www.iro.umontreal.ca/~lisa/icml2007data/mnist_rotation_new.zip"
 MNIST_ROT_TRAIN = "mnist_all_rotation_normalized_float_train_valid.amat"
@@ -179,8 +182,6 @@ def build_rotated_mnist(
 
     **Raises:** `ValueError` if ``n_train + n_test`` exceeds the digits available.
     """
-    from ._transforms import rotate_images
-
     source = str(mnist) if isinstance(mnist, (str, os.PathLike)) else "arrays"
     x_train, y_train, x_test, y_test = load_mnist(mnist) if isinstance(mnist, (str, os.PathLike)) else mnist
     x_all = np.concatenate([np.asarray(x_train), np.asarray(x_test)])
@@ -196,8 +197,6 @@ def build_rotated_mnist(
     order = rng.permutation(len(x_all))[: n_train + n_test]
     angles = rng.uniform(0.0, 2 * np.pi, size=n_train + n_test)
     images = x_all[order].astype(np.float32) / 255.0
-    import jax
-
     rotate = jax.jit(lambda x, a: rotate_images(x, a, supersample=supersample))
     chunk = 2000
     out = np.empty_like(images)
@@ -301,12 +300,10 @@ def _read_cache(cache: Path, stamp: str):
 
 
 def _write_cache(cache: Path, stamp: str, x_tr, y_tr, x_te, y_te) -> None:
-    q = {k: np.round(v * 255.0).astype(np.uint8) for k, v in (("x_train", x_tr), ("x_test", x_te))}
-    # MNIST-rot pixels are interpolated floats: keep them exactly, not as uint8
-    if not all(np.array_equal(q[k] / np.float32(255.0), v) for k, v in (("x_train", x_tr), ("x_test", x_te))):
-        q = {"x_train": x_tr, "x_test": x_te}
+    # MNIST-rot pixels are interpolated floats: cached exactly as parsed
+    arrays = dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
     try:
-        atomic_write(cache, lambda f: np.savez(f, stamp=np.array(stamp), y_train=y_tr, y_test=y_te, **q))
+        atomic_write(cache, lambda f: np.savez(f, stamp=np.array(stamp), **arrays))
     except OSError:
         pass  # a read-only data directory only costs the speed-up
 

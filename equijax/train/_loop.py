@@ -362,8 +362,11 @@ def _replicate(tree, sharding):
 
 def _check_compatible(header: dict, config: TrainConfig, ckpt) -> None:
     arch, run = header.get("architecture", {}), header.get("run", {})
-    diff = [f"{f}: {arch.get(f)!r} (checkpoint) vs {getattr(config, f)!r}" for f in ARCHITECTURE_FIELDS]
-    diff = [d for f, d in zip(ARCHITECTURE_FIELDS, diff) if arch.get(f) != getattr(config, f)]
+    diff = [
+        f"{f}: {arch.get(f)!r} (checkpoint) vs {getattr(config, f)!r}"
+        for f in ARCHITECTURE_FIELDS
+        if arch.get(f) != getattr(config, f)
+    ]
     if diff:
         raise ValueError(f"{ckpt} is from another architecture: {'; '.join(diff)}")
     diff = [f"{f}: {run.get(f)!r} vs {getattr(config, f)!r}" for f in RUN_FIELDS if run.get(f) != getattr(config, f)]

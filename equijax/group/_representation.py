@@ -188,6 +188,14 @@ class Representation:
         """The restriction to the subgroup `subgroup_id`, decomposed into its irreps."""
         return _restrict(self, self.group._check_subgroup_id(subgroup_id))
 
+    @property
+    def induced_from(self) -> tuple | None:
+        """``(subgroup_id, repr of the subgroup)`` if this representation was built by
+        `Group.induced_representation`, else ``None``. An induced field of size ``n * d``
+        is ``n`` blocks of the subgroup's ``d``-dimensional representation, which the group
+        permutes (and transforms within)."""
+        return _INDUCED_FROM.get(self)
+
     def tensor(self, other: Representation) -> Representation:
         """The tensor product ``rho(g) kron other(g)``, decomposed into irreps."""
         if not isinstance(other, Representation):
@@ -439,7 +447,15 @@ def _induced(group: Group, subgroup_id, repr: Representation) -> Representation:
 
     name = f"induced[{subgroup_id}]({repr.name})"
     nl = POINTWISE if "pointwise" in repr.supported_nonlinearities else NORM
-    return _from_matrices(group, mats, repr.bandwidth, name, nl)
+    nl = nl | {"induced_norm", "induced_gated"}
+    induced = _from_matrices(group, mats, repr.bandwidth, name, nl)
+    _INDUCED_FROM[induced] = (subgroup_id, repr)
+    return induced
+
+
+# induced representation -> (subgroup id, representation of the subgroup); filled by _induced.
+# Representations are values, so an equal (e.g. unpickled) representation finds its entry too.
+_INDUCED_FROM: dict = {}
 
 
 @functools.cache

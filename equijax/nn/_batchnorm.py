@@ -100,7 +100,8 @@ class _SegmentBatchNorm(EquivariantModule):
         check_input(self, x)
         if inference is None:
             inference = self.inference
-        t = self._to_basis(x.tensor)
+        # statistics in at least float32 (mixed precision: bfloat16 in, bfloat16 out)
+        t = self._to_basis(x.tensor.astype(jnp.promote_types(x.tensor.dtype, jnp.float32)))
         ax = t.ndim + self.in_type.channel_axis
         spatial_axes = tuple(range(ax + 1, t.ndim))
         Mm = jnp.asarray(self._mean_segments, t.dtype)
@@ -137,7 +138,7 @@ class _SegmentBatchNorm(EquivariantModule):
         y = (t - (Mm @ mean_seg).reshape(shape)) * scale.reshape(shape)
         if self.bias is not None:
             y = y + (jnp.asarray(self._bias_map, t.dtype) @ self.bias.astype(t.dtype)).reshape(shape)
-        return GeometricTensor(self._from_basis(y), self.out_type), state
+        return GeometricTensor(self._from_basis(y).astype(x.tensor.dtype), self.out_type), state
 
     def frozen_affine(self, state: eqx.nn.State) -> tuple[jnp.ndarray, jnp.ndarray]:
         """``(A, c)``: in inference mode the module computes ``A x + c`` along the channel

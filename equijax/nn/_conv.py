@@ -19,7 +19,7 @@ from ._conv_kernels import conv2d
 from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input, init_parameters
+from ._module import EquivariantModule, check_input, compute_dtype, init_parameters
 
 _PADDING_MODES = {"zeros": "ZEROS", "reflect": "REFLECT", "replicate": "REPLICATE", "circular": "CIRCULAR"}
 _JNP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -209,7 +209,7 @@ class R2Conv(_R2ConvBase):
 
     def _conv(self, t, F, b):
         t, batch = _flatten_batch(t)
-        dtype = jnp.result_type(t.dtype, F.dtype)
+        dtype = compute_dtype(t.dtype, F.dtype)
         t, F = t.astype(dtype), F.astype(dtype)
         (ph, pw) = self.padding
         if self.padding_mode == "zeros":
@@ -304,7 +304,7 @@ class R2ConvTransposed(_R2ConvBase):
         check_input(self, x)
         F, b = self.expand_parameters()
         t, batch = _flatten_batch(x.tensor)
-        dtype = jnp.result_type(t.dtype, F.dtype)
+        dtype = compute_dtype(t.dtype, F.dtype)
         y = lax.conv_general_dilated(
             t.astype(dtype),
             F.astype(dtype),

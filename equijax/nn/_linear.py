@@ -11,7 +11,7 @@ from ..gspaces import GSpace0D
 from ._expansion import ExpansionPlan, expand_bias, expand_filter, linear_plan
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input, init_parameters
+from ._module import EquivariantModule, check_input, compute_dtype, init_parameters
 
 
 class Linear(EquivariantModule):
@@ -84,9 +84,10 @@ class Linear(EquivariantModule):
         del key
         check_input(self, x)
         W, b = self.expand_parameters()
-        y = x.tensor @ W.T
+        dtype = compute_dtype(x.tensor.dtype, W.dtype)
+        y = x.tensor.astype(dtype) @ W.T.astype(dtype)
         if b is not None:
-            y = y + b.reshape((1,) * (y.ndim - 1) + b.shape)
+            y = y + b.astype(dtype).reshape((1,) * (y.ndim - 1) + b.shape)
         return GeometricTensor(y, self.out_type)
 
     def export(self) -> eqx.nn.Linear:

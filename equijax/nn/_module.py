@@ -6,6 +6,7 @@ import inspect
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..group import GroupElement
@@ -126,6 +127,24 @@ def check_input(module, x, name: str = "x") -> GeometricTensor:
     if x.type != module.in_type:
         raise ValueError(f"`{name}` has type {x.type!r}, but {type(module).__name__} expects {module.in_type!r}")
     return x
+
+
+_HALF_FLOATS = ("bfloat16", "float16")
+
+
+def compute_dtype(input_dtype, *param_dtypes):
+    """The dtype a layer computes in (equijax's mixed-precision policy).
+
+    A half-precision input (bfloat16 or float16) sets the compute dtype: parameters are
+    kept in their own dtype (float32) and cast down where they are used, so a model fed
+    bfloat16 tensors runs its convolutions on bfloat16 (tensor cores on GPU) while the
+    optimizer updates float32 parameters. Batch norms compute their statistics in float32
+    in any case. Other inputs follow JAX's type promotion (float32 input with float64
+    parameters computes in float64).
+    """
+    if jnp.dtype(input_dtype).name in _HALF_FLOATS:
+        return jnp.dtype(input_dtype)
+    return jnp.result_type(input_dtype, *param_dtypes)
 
 
 def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):

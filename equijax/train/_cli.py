@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._config import MODEL_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
+from ._config import MODEL_NAMES, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no random rotations")
     p.add_argument("--aug-supersample", type=int, default=d.aug_supersample, help="samples per pixel per axis")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="bfloat16: mixed precision (bfloat16 compute, float32 parameters and batch-norm statistics)",
+    )
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="test every N epochs (0: only at the end)")
     p.add_argument("--invariance-samples", type=int, default=d.invariance_samples)

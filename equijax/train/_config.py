@@ -20,6 +20,7 @@ _MODELS: dict[str, tuple[Callable, int, int | None]] = {
 MODEL_NAMES = tuple(_MODELS)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "bfloat16")
 
 # fields that define the network's parameter shapes: a checkpoint must agree on all of them
 ARCHITECTURE_FIELDS = ("model", "width", "group", "batch_norm", "n_classes")
@@ -35,6 +36,7 @@ RUN_FIELDS = (
     "augment",
     "aug_supersample",
     "seed",
+    "precision",
 )
 
 
@@ -53,6 +55,8 @@ class TrainConfig:
     - `augment`: random rotations of each training digit, drawn on device, with
       `aug_supersample` samples per pixel per axis.
     - `seed`: initialisation, shuffling and augmentation all derive from it.
+    - `precision`: ``"float32"``, or ``"bfloat16"`` for mixed precision (bfloat16 compute,
+      float32 parameters, optimizer state and batch-norm statistics; for GPUs/TPUs).
     - `eval_batch_size`, `eval_every` (0: only at the end), `invariance_samples` (test
       digits used for the 90-degree invariance check).
     - `devices`: how many local devices to shard the batch over (None: all).
@@ -76,6 +80,7 @@ class TrainConfig:
     augment: bool = True
     aug_supersample: int = 1
     seed: int = 0
+    precision: str = "float32"
     eval_batch_size: int = 500
     eval_every: int = 0
     invariance_samples: int = 500
@@ -104,6 +109,8 @@ class TrainConfig:
             raise ValueError(f"unknown `optimizer` {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown `schedule` {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown `precision` {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
         _ = self.rotation_order  # validates `group`
         if self.resume and self.ckpt_dir is None:
             raise ValueError("`resume` needs `ckpt_dir`, the directory holding the checkpoint")

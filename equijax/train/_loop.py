@@ -36,8 +36,29 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientT
     return optax.chain(optax.add_decayed_weights(config.weight_decay), optax.sgd(lr, momentum=0.9, nesterov=True))
 
 
+PRECISIONS = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def _compute_dtype(precision: str):
+    if precision not in PRECISIONS:
+        raise ValueError(f"`precision` (={precision!r}) must be one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+def _forward(model, state, x, compute_dtype):
+    """Logits in float32 whatever the compute dtype (the loss and argmax stay accurate)."""
+    if compute_dtype is not None:
+        x = x.astype(compute_dtype)
+    logits, state = model(x, state)
+    return logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), state
+
+
 def make_train_step(
-    optimizer: optax.GradientTransformation, *, augment: bool = True, aug_supersample: int = 1
+    optimizer: optax.GradientTransformation,
+    *,
+    augment: bool = True,
+    aug_supersample: int = 1,
+    precision: str = "float32",
 ) -> Callable:
     """A jit-compiled step ``(key, model, state, opt_state, x, y, step) -> (model, state,
     opt_state, loss, n_correct)``.
@@ -46,10 +67,16 @@ def make_train_step(
     its own uniform random angle, drawn on device from ``fold_in(key, step)``. The model's
     batch norms see the whole batch, also when it is sharded over devices. The model, state
     and optimizer state buffers are donated.
+
+    `precision` ``"bfloat16"`` is equijax's mixed-precision policy: the (augmented) input is
+    cast to bfloat16, so convolutions and pooling compute in bfloat16, while parameters,
+    gradients, optimizer state and batch-norm statistics stay float32 and the loss is
+    computed from float32 logits.
     """
+    compute_dtype = _compute_dtype(precision)
 
     def loss_fn(model, state, x, y):
-        logits, state = model(x, state)
+        logits, state = _forward(model, state, x, compute_dtype)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, (state, jnp.sum(jnp.argmax(logits, axis=-1) == y))
 
@@ -70,23 +97,26 @@ def make_train_step(
 
 
 @eqx.filter_jit
-def _eval_batch(model, state, x, y, mask):
-    logits, _ = eqx.nn.inference_mode(model)(x, state)
+def _eval_batch(model, state, x, y, mask, compute_dtype):
+    logits, _ = _forward(eqx.nn.inference_mode(model), state, x, compute_dtype)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
     correct = jnp.argmax(logits, axis=-1) == y
     return jnp.sum(jnp.where(mask, loss, 0.0)), jnp.sum(correct & mask)
 
 
-def evaluate(model, state, x, y, *, batch_size: int = 500, put: Callable = jax.device_put) -> dict:
+def evaluate(
+    model, state, x, y, *, batch_size: int = 500, put: Callable = jax.device_put, precision: str = "float32"
+) -> dict:
     """Mean loss and accuracy of ``model(x, state)`` in inference mode
     (`eqx.nn.inference_mode`) on ``(x, y)`` (numpy arrays, `x` already padded to the
-    model's input size). Every batch has the same shape (the
+    model's input size), computing in `precision`. Every batch has the same shape (the
     last is padded and masked), so this compiles once."""
+    compute_dtype = _compute_dtype(precision)
     n = len(x)
     totals = []
     batches = (_padded_batch(x, y, idx, batch_size) for idx in edata.batch_indices(n, batch_size, drop_last=False))
     for xb, yb, mb in edata.prefetch(batches, put):
-        totals.append(_eval_batch(model, state, xb, yb, mb))
+        totals.append(_eval_batch(model, state, xb, yb, mb, compute_dtype))
     loss, correct = (float(sum(np.asarray(t[i]) for t in totals)) for i in (0, 1))
     return {"loss": loss / n, "accuracy": correct / n}
 
@@ -101,22 +131,22 @@ def _padded_batch(x, y, idx, batch_size):
 
 
 @eqx.filter_jit
-def _rotation_deviation(model, state, x):
+def _rotation_deviation(model, state, x, compute_dtype):
     model = eqx.nn.inference_mode(model)
-    logits = jnp.stack([model(jnp.rot90(x, k, axes=(-2, -1)), state)[0] for k in range(4)])
+    logits = jnp.stack([_forward(model, state, jnp.rot90(x, k, axes=(-2, -1)), compute_dtype)[0] for k in range(4)])
     pred = jnp.argmax(logits, axis=-1)
     # reduced inside the jit: replicated scalars, readable on every process of a multi-host run
     return jnp.max(jnp.abs(logits[1:] - logits[:1])), jnp.max(jnp.abs(logits[0])), jnp.mean(pred[1:] == pred[:1])
 
 
-def invariance_error(model, state, x, *, put: Callable = jax.device_put) -> dict:
+def invariance_error(model, state, x, *, put: Callable = jax.device_put, precision: str = "float32") -> dict:
     """How much the logits change when the input digits are rotated by 90, 180 and 270
     degrees (exact pixel permutations), in inference mode.
 
     **Returns:** ``{"relative": max |l(r x) - l(x)| / max |l(x)|, "prediction_agreement":
     fraction of (digit, rotation) pairs with the same predicted class}``.
     """
-    diff, scale, agree = _rotation_deviation(model, state, put(np.asarray(x)))
+    diff, scale, agree = _rotation_deviation(model, state, put(np.asarray(x)), _compute_dtype(precision))
     return {"relative": float(diff) / max(float(scale), 1e-30), "prediction_agreement": float(agree)}
 
 
@@ -265,7 +295,9 @@ def fit(config: TrainConfig, dataset: edata.Dataset | None = None, *, log: Calla
     x_test = _prepare(ds.x_test, config.input_size)
     model, state, opt_state = _replicate((model, state, opt_state), replicated)
     aug_key = _replicate(jax.random.key_data(aug_key), replicated)  # raw uint32 key: works across processes
-    step_fn = make_train_step(optimizer, augment=config.augment, aug_supersample=config.aug_supersample)
+    step_fn = make_train_step(
+        optimizer, augment=config.augment, aug_supersample=config.aug_supersample, precision=config.precision
+    )
 
     train_images, train_seconds, compile_seconds = 0, 0.0, None
     try:
@@ -306,7 +338,15 @@ def fit(config: TrainConfig, dataset: edata.Dataset | None = None, *, log: Calla
                 "images_per_second": steady_images / (now - t_steady) if len(idx) > 1 else None,
             }
             if config.eval_every and (epoch + 1) % config.eval_every == 0 and epoch + 1 < config.epochs:
-                ev = evaluate(model, state, x_test, ds.y_test, batch_size=config.eval_batch_size, put=put_batch)
+                ev = evaluate(
+                    model,
+                    state,
+                    x_test,
+                    ds.y_test,
+                    batch_size=config.eval_batch_size,
+                    put=put_batch,
+                    precision=config.precision,
+                )
                 record.update(test_loss=ev["loss"], test_accuracy=ev["accuracy"])
             history.append(record)
             if ckpt is not None and proc == 0:
@@ -321,11 +361,19 @@ def fit(config: TrainConfig, dataset: edata.Dataset | None = None, *, log: Calla
             log(_format_epoch(record, config.epochs))
 
         t_eval = time.perf_counter()
-        ev = evaluate(model, state, x_test, ds.y_test, batch_size=config.eval_batch_size, put=put_batch)
+        ev = evaluate(
+            model,
+            state,
+            x_test,
+            ds.y_test,
+            batch_size=config.eval_batch_size,
+            put=put_batch,
+            precision=config.precision,
+        )
         eval_seconds = time.perf_counter() - t_eval
         n_inv = min(config.invariance_samples, len(x_test))
         n_inv = max(n_inv - n_inv % n_dev, n_dev)  # shardable over the devices
-        inv = invariance_error(model, state, x_test[:n_inv], put=put_batch)
+        inv = invariance_error(model, state, x_test[:n_inv], put=put_batch, precision=config.precision)
         summary = {
             "event": "summary",
             "dataset": ds.name,
@@ -369,7 +417,10 @@ def _check_compatible(header: dict, config: TrainConfig, ckpt) -> None:
     ]
     if diff:
         raise ValueError(f"{ckpt} is from another architecture: {'; '.join(diff)}")
-    diff = [f"{f}: {run.get(f)!r} vs {getattr(config, f)!r}" for f in RUN_FIELDS if run.get(f) != getattr(config, f)]
+    # fields added after a checkpoint was written take their default
+    defaults = TrainConfig()
+    recorded = {f: run.get(f, getattr(defaults, f)) for f in RUN_FIELDS}
+    diff = [f"{f}: {recorded[f]!r} vs {getattr(config, f)!r}" for f in RUN_FIELDS if recorded[f] != getattr(config, f)]
     if diff:
         raise ValueError(f"{ckpt} was trained with other settings; resuming needs the same ({'; '.join(diff)})")
 

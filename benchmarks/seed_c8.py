@@ -76,19 +76,20 @@ class Floor(eqx.Module):
     def __call__(self, x, stats, *, inference=False):
         new_stats = []
         if self.mask_size is not None:
-            x = x * disk_mask(self.mask_size, margin=1).astype(np.float32)[None, None]
+            x = x * disk_mask(self.mask_size, margin=1).astype(x.dtype)[None, None]
         for i, (w, b, g, s, p, pool) in enumerate(
             zip(self.filters, self.biases, self.bn_scale, self.bn_shift, self.paddings, self.pools)
         ):
-            x = conv2d(x, w, padding=((p, p), (p, p)))
+            x = conv2d(x, w.astype(x.dtype), padding=((p, p), (p, p)))
             if b is not None:
-                x = x + b[None, :, None, None]
+                x = x + b.astype(x.dtype)[None, :, None, None]
+            dtype, x = x.dtype, x.astype(jnp.promote_types(x.dtype, jnp.float32))  # statistics in float32
             mean, var = stats[i]
             if not inference:
                 mean, var = jnp.mean(x, axis=(0, 2, 3)), jnp.var(x, axis=(0, 2, 3))
                 new_stats.append((0.9 * stats[i][0] + 0.1 * mean, 0.9 * stats[i][1] + 0.1 * var))
             m, v, g4, s4 = (a[None, :, None, None] for a in (mean, var, g, s))
-            x = (x - m) * lax.rsqrt(v + 1e-5) * g4 + s4
+            x = ((x - m) * lax.rsqrt(v + 1e-5) * g4 + s4).astype(dtype)
             x = jax.nn.relu(x)
             if pool == "avg2":
                 x = _blur(x, gaussian_filter(0.66), (2, 2), (2, 2))
@@ -165,6 +166,8 @@ def _train_step(static, opt):
 
 
 def equijax_programs(model, state, x, y):
+    """(train step, inference, exported inference), each ``(function, args)``; a bfloat16
+    `x` runs the mixed-precision policy (the exported layers get bfloat16 weights)."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
@@ -174,6 +177,8 @@ def equijax_programs(model, state, x, y):
         return eqx.nn.inference_mode(eqx.combine(params, static))(x, state)[0]
 
     exported = model.export(state)
+    if x.dtype == jnp.bfloat16:
+        exported = jax.tree_util.tree_map(lambda a: a.astype(x.dtype) if eqx.is_inexact_array(a) else a, exported)
     e_params, e_static = eqx.partition(exported, eqx.is_inexact_array)
 
     def infer_exported(e_params, x):
@@ -244,12 +249,12 @@ class _Remote:
 # -- one comparison -------------------------------------------------------------------------
 
 
-def compare(model_name, group, width, batch, repeats, seed=0, escnn_python=None):
+def compare(model_name, group, width, batch, repeats, seed=0, escnn_python=None, precision="float32"):
     N, reflections = parse_group(group)
     group_size = 2 * N if reflections else N
     size = 29 if model_name == "c8" else 33
     key = jax.random.key(seed)
-    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, 1, size, size))
+    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, 1, size, size)).astype(precision)
     y = jax.random.randint(jax.random.fold_in(key, 2), (batch,), 0, 10)
     model, state, build_s, fields = build_equijax(model_name, N, reflections, width, key)
     t0 = time.perf_counter()
@@ -270,7 +275,7 @@ def compare(model_name, group, width, batch, repeats, seed=0, escnn_python=None)
         train.append(_Remote(escnn, "step"))
         infer.append(_Remote(escnn, "infer"))
     interleave(train, repeats)
-    interleave(infer, repeats)
+    interleave(infer, max(3, repeats // 2))  # forward passes vary less than train steps
     eq, fl = train[:2]
     rows = [
         [
@@ -309,7 +314,7 @@ def compare(model_name, group, width, batch, repeats, seed=0, escnn_python=None)
             ]
         )
         escnn.close()
-    title = f"{model_name} model, group {group}, width {width}, batch {batch}, {jax.devices()[0].platform}"
+    title = f"{model_name} model, group {group}, width {width}, batch {batch}, {precision}, {jax.devices()[0].platform}"
     header = ["network", "build", "compile step", "train step", "inference", "exported inf.", "memory", "GFLOP/s"]
     print_table(title, header, rows)
     ratios = {
@@ -331,7 +336,7 @@ def _gflops(c) -> str:
     return "-" if c.flops is None else f"{c.flops / c.median / 1e9:.1f}"
 
 
-def sweep(model_name, group, repeats):
+def sweep(model_name, group, repeats, precision="float32"):
     rows = []
     for width in (0.25, 0.5, 1.0):
         for batch in (16, 32, 64):
@@ -339,7 +344,7 @@ def sweep(model_name, group, repeats):
             group_size = 2 * N if reflections else N
             size = 29 if model_name == "c8" else 33
             key = jax.random.key(0)
-            x = jnp.zeros((batch, 1, size, size))
+            x = jnp.zeros((batch, 1, size, size), precision)
             y = jnp.zeros(batch, jnp.int32)
             model, state, _, fields = build_equijax(model_name, N, reflections, width, key)
             floor = floor_for(model_name, fields, group_size, 10, key)
@@ -359,7 +364,7 @@ def sweep(model_name, group, repeats):
                 ]
             )
     header = ["width", "batch", "equijax step", "GFLOP/s", "floor step", "GFLOP/s", "ratio"]
-    print_table(f"sweep: {model_name} model, group {group}, train step", header, rows)
+    print_table(f"sweep: {model_name} model, group {group}, {precision}, train step", header, rows)
 
 
 def main():
@@ -368,9 +373,15 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--group", default=None, help="C<N> or D<N> (default: C8 for the c8 model, C4 for c4)")
-    p.add_argument("--repeats", type=int, default=10, help="timed train steps per network")
+    p.add_argument("--repeats", type=int, default=10, help="timed train steps per network (inference: half)")
     p.add_argument("--quick", action="store_true", help="batch 16, width 0.25, 3 repeats")
     p.add_argument("--sweep", action="store_true", help="train-step time vs batch size and width")
+    p.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="bfloat16: the mixed-precision policy (bfloat16 compute, float32 parameters and statistics)",
+    )
     p.add_argument(
         "--escnn-python",
         default=os.environ.get("EQUIJAX_ESCNN_PYTHON"),
@@ -384,9 +395,17 @@ def main():
     for name in names:
         group = args.group or ("C8" if name == "c8" else "C4")
         if args.sweep:
-            sweep(name, group, max(3, args.repeats // 3))
+            sweep(name, group, max(3, args.repeats // 3), args.precision)
         else:
-            compare(name, group, args.width, args.batch, args.repeats, escnn_python=args.escnn_python)
+            compare(
+                name,
+                group,
+                args.width,
+                args.batch,
+                args.repeats,
+                escnn_python=args.escnn_python,
+                precision=args.precision,
+            )
 
 
 if __name__ == "__main__":

@@ -161,20 +161,29 @@ class _SegmentBatchNorm(EquivariantModule):
         if state is None:
             raise TypeError(f"{type(self).__name__}.export(state) needs the state holding the running statistics")
         A, c = self.frozen_affine(state)
-        return ChannelAffine(A, c, self.in_type.gspace.dimensionality)
+        dims = self.in_type.gspace.dimensionality
+        if np.array_equal(self._basis, np.eye(len(self._basis))):  # normalised in the channel basis
+            return ChannelAffine(jnp.diagonal(A), c, dims, diagonal=True)
+        return ChannelAffine(A, c, dims)
 
 
 class ChannelAffine(eqx.Module):
-    """``x -> A x + c`` along the channel axis of ``(C, *spatial)`` (an exported batch norm)."""
+    """``x -> A x + c`` along the channel axis of ``(C, *spatial)`` (an exported batch norm).
+    With ``diagonal=True``, `matrix` holds only the diagonal of A (a per-channel scale)."""
 
     matrix: jax.Array
     shift: jax.Array
     spatial_dims: int = eqx.field(static=True)
+    diagonal: bool = eqx.field(static=True, default=False)
 
     def __call__(self, x, *, key=None):
         del key
-        y = jnp.tensordot(self.matrix, x, axes=(1, 0))
-        return y + self.shift.reshape((-1,) + (1,) * self.spatial_dims)
+        bcast = (-1,) + (1,) * self.spatial_dims
+        if self.diagonal:
+            y = x * self.matrix.reshape(bcast)
+        else:
+            y = jnp.tensordot(self.matrix, x, axes=(1, 0))
+        return y + self.shift.reshape(bcast)
 
 
 class InnerBatchNorm(_SegmentBatchNorm):

@@ -1,5 +1,6 @@
 """Equivariant Equinox modules, field types and geometric tensors (escnn's ``nn``)."""
 
+from . import init as init
 from ._batchnorm import (
     ChannelAffine as ChannelAffine,
     IIDBatchNorm1d as IIDBatchNorm1d,
@@ -7,8 +8,38 @@ from ._batchnorm import (
     InnerBatchNorm as InnerBatchNorm,
     NormBatchNorm as NormBatchNorm,
 )
+from ._channel_pooling import (
+    InducedNormPool as InducedNormPool,
+    MaxPoolChannels as MaxPoolChannels,
+    NormMaxPool as NormMaxPool,
+)
+from ._combinators import (
+    BranchingModule as BranchingModule,
+    DisentangleModule as DisentangleModule,
+    MergeModule as MergeModule,
+    MultipleModule as MultipleModule,
+    ReshuffleModule as ReshuffleModule,
+    RestrictionModule as RestrictionModule,
+)
 from ._conv import R2Conv as R2Conv, R2ConvTransposed as R2ConvTransposed
+from ._dropout import FieldDropout as FieldDropout, PointwiseDropout as PointwiseDropout
 from ._field_type import FieldType as FieldType
+from ._fourier import (
+    FourierELU as FourierELU,
+    FourierPointwise as FourierPointwise,
+    QuotientFourierELU as QuotientFourierELU,
+    QuotientFourierPointwise as QuotientFourierPointwise,
+    TensorProductModule as TensorProductModule,
+)
+from ._gated import (
+    ConcatenatedNonLinearity as ConcatenatedNonLinearity,
+    GatedNonLinearity1 as GatedNonLinearity1,
+    GatedNonLinearity2 as GatedNonLinearity2,
+    GatedNonLinearityUniform as GatedNonLinearityUniform,
+    InducedGatedNonLinearity1 as InducedGatedNonLinearity1,
+    InducedNormNonLinearity as InducedNormNonLinearity,
+    VectorFieldNonLinearity as VectorFieldNonLinearity,
+)
 from ._geometric_tensor import GeometricTensor as GeometricTensor, tensor_directsum as tensor_directsum
 from ._linear import Linear as Linear
 from ._module import EquivariantModule as EquivariantModule
@@ -18,6 +49,11 @@ from ._nonlinearities import (
     NormNonLinearity as NormNonLinearity,
     PointwiseNonLinearity as PointwiseNonLinearity,
     ReLU as ReLU,
+)
+from ._normalization import (
+    FieldNorm as FieldNorm,
+    GNormBatchNorm as GNormBatchNorm,
+    InducedNormBatchNorm as InducedNormBatchNorm,
 )
 from ._pooling import (
     GroupPooling as GroupPooling,
@@ -36,22 +72,42 @@ from ._pooling import (
     PointwiseMaxPoolAntialiased2D as PointwiseMaxPoolAntialiased2D,
 )
 from ._structure import IdentityModule as IdentityModule, MaskModule as MaskModule, SequentialModule as SequentialModule
+from ._upsampling import R2Upsampling as R2Upsampling
 
 __all__ = [
+    "BranchingModule",
     "ChannelAffine",
+    "ConcatenatedNonLinearity",
+    "DisentangleModule",
     "ELU",
     "EquivariantModule",
+    "FieldDropout",
+    "FieldNorm",
     "FieldType",
+    "FourierELU",
+    "FourierPointwise",
+    "GNormBatchNorm",
+    "GatedNonLinearity1",
+    "GatedNonLinearity2",
+    "GatedNonLinearityUniform",
     "GeometricTensor",
     "GroupPooling",
     "IIDBatchNorm1d",
     "IIDBatchNorm2d",
     "IdentityModule",
+    "InducedGatedNonLinearity1",
+    "InducedNormBatchNorm",
+    "InducedNormNonLinearity",
+    "InducedNormPool",
     "InnerBatchNorm",
     "LeakyReLU",
     "Linear",
     "MaskModule",
+    "MaxPoolChannels",
+    "MergeModule",
+    "MultipleModule",
     "NormBatchNorm",
+    "NormMaxPool",
     "NormNonLinearity",
     "NormPool",
     "PointwiseAdaptiveAvgPool",
@@ -62,14 +118,23 @@ __all__ = [
     "PointwiseAvgPool2D",
     "PointwiseAvgPoolAntialiased",
     "PointwiseAvgPoolAntialiased2D",
+    "PointwiseDropout",
     "PointwiseMaxPool",
     "PointwiseMaxPool2D",
     "PointwiseMaxPoolAntialiased",
     "PointwiseMaxPoolAntialiased2D",
     "PointwiseNonLinearity",
+    "QuotientFourierELU",
+    "QuotientFourierPointwise",
     "R2Conv",
     "R2ConvTransposed",
+    "R2Upsampling",
     "ReLU",
+    "ReshuffleModule",
+    "RestrictionModule",
     "SequentialModule",
+    "TensorProductModule",
+    "VectorFieldNonLinearity",
+    "init",
     "tensor_directsum",
 ]

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import gspaces, nn
+from ..nn._module import dense_layer, split_key
 
 _FIBERS = ("regular", "quotient", "trivial")
 
@@ -108,7 +109,7 @@ class WideBasic(nn.EquivariantModule):
         *,
         key,
     ):
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3 = split_key(key, 3)
         ks = _kernel_size(in_type.gspace)
         self.in_type, self.out_type = in_type, out_type
         self.bn1 = nn.InnerBatchNorm(in_type, axis_name="batch")
@@ -269,7 +270,7 @@ class WideResNet(nn.EquivariantModule):
         if F is not None and (isinstance(F, bool) or not isinstance(F, numbers.Real) or not F > 0):
             raise ValueError(f"`F` (={F!r}) must be a positive number or None")
 
-        keys = iter(jax.random.split(key, 3 * n + 3))
+        keys = iter(split_key(key, 3 * n + 3))
         stages = [16, 16 * k, 32 * k, 64 * k]
         gspace = gspaces.flipRot2dOnR2(N) if f else gspaces.rot2dOnR2(N)
         if r == 0:
@@ -307,14 +308,14 @@ class WideResNet(nn.EquivariantModule):
         self.bn = nn.InnerBatchNorm(t, momentum=0.9, axis_name="batch")  # e2cnn's momentum for this one
         self.gpool = None if conv2triv else nn.GroupPooling(t)
         features = t.size if conv2triv else self.gpool.out_type.size
-        linear = eqx.nn.Linear(features, num_classes, key=next(keys))
+        linear = dense_layer(features, num_classes, key=next(keys))
         self.linear = eqx.tree_at(lambda m: m.bias, linear, jnp.zeros_like(linear.bias))
         if deltaorth:
-            init_key, count = next(keys), iter(range(10**6))
+            count = iter(split_key(next(keys), 1 + 4 * (3 * n + 1)))  # enough for every conv
 
             def reinit(m):
                 if isinstance(m, nn.R2Conv):
-                    return nn.init.deltaorthonormal_init(m, jax.random.fold_in(init_key, next(count)))
+                    return nn.init.deltaorthonormal_init(m, next(count))
                 return m
 
             parts = (self.conv1, self.layer1, self.layer2, self.layer3)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from .. import gspaces, nn
 from ..group import Group
+from ..nn._module import dense_layer, split_key
 
 
 def _dense(layer: eqx.nn.Linear, x: jnp.ndarray) -> jnp.ndarray:
@@ -60,7 +61,7 @@ class C8SteerableCNN(nn.EquivariantModule):
     input_type: nn.FieldType = eqx.field(static=True)
 
     def __init__(self, key, n_classes: int = 10, N: int = 8, width: float = 1.0, reflections: bool = False):
-        keys = jax.random.split(key, 8)
+        keys = split_key(key, 8)
         r2_act = gspaces.flipRot2dOnR2(N=N) if reflections else gspaces.rot2dOnR2(N=N)
         in_type = nn.FieldType(r2_act, [r2_act.trivial_repr])
         self.input_type = in_type
@@ -88,9 +89,9 @@ class C8SteerableCNN(nn.EquivariantModule):
         self.blocks = nn.SequentialModule(*layers)
         self.gpool = nn.GroupPooling(t)
         c = self.gpool.out_type.size
-        self.fc1 = eqx.nn.Linear(c, 64, key=keys[6])
+        self.fc1 = dense_layer(c, 64, key=keys[6])
         self.bn = _invariant_batchnorm(r2_act.fibergroup, 64)
-        self.fc2 = eqx.nn.Linear(64, n_classes, key=keys[7])
+        self.fc2 = dense_layer(64, n_classes, key=keys[7])
 
     def __call__(self, x, state: eqx.nn.State, *, key=None, inference: bool | None = None):
         """**Arguments:** `x` ``(batch, 1, 29, 29)`` or ``(1, 29, 29)``; `state`.
@@ -134,7 +135,7 @@ class _GroupCNN(nn.EquivariantModule):
     input_type: nn.FieldType = eqx.field(static=True)
 
     def _build(self, r2_act, channels, batch_norm: bool, n_classes: int, key):
-        keys = jax.random.split(key, len(channels) + 1)
+        keys = split_key(key, len(channels) + 1)
         self.input_type = t = nn.FieldType(r2_act, [r2_act.trivial_repr])
         layers = []
         for c, k in zip(channels, keys):
@@ -146,7 +147,7 @@ class _GroupCNN(nn.EquivariantModule):
             t = out
         self.blocks = nn.SequentialModule(*layers)
         self.gpool = nn.GroupPooling(t)
-        self.head = eqx.nn.Linear(len(t), n_classes, key=keys[-1])
+        self.head = dense_layer(len(t), n_classes, key=keys[-1])
 
     def __call__(self, x, state: eqx.nn.State, *, key=None, inference: bool | None = None):
         """**Arguments:** `x` ``(batch, 1, 33, 33)`` or ``(1, 33, 33)``; `state`.

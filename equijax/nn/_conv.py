@@ -19,7 +19,7 @@ from ._conv_kernels import conv2d
 from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input, compute_dtype, init_parameters
+from ._module import EquivariantModule, check_input, compute_dtype, equinox_shell, init_parameters
 
 _PADDING_MODES = {"zeros": "ZEROS", "reflect": "REFLECT", "replicate": "REPLICATE", "circular": "CIRCULAR"}
 _JNP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -225,7 +225,8 @@ class R2Conv(_R2ConvBase):
         Equinox; `jax.vmap` it for batches)."""
         F, b = self.expand_parameters()
         ph, pw = self.padding
-        conv = eqx.nn.Conv2d(
+        conv = equinox_shell(
+            eqx.nn.Conv2d,
             self.in_type.size,
             self.out_type.size,
             self.kernel_size,
@@ -236,7 +237,6 @@ class R2Conv(_R2ConvBase):
             use_bias=b is not None,
             padding_mode=_PADDING_MODES[self.padding_mode],
             dtype=F.dtype,
-            key=jax.random.key(0),
         )
         return _load_exported(conv, F, b)
 
@@ -321,7 +321,8 @@ class R2ConvTransposed(_R2ConvBase):
         """An `eqx.nn.ConvTranspose2d` holding the expanded filter and bias."""
         F, b = self.expand_parameters()
         ph, pw = self.padding
-        conv = eqx.nn.ConvTranspose2d(
+        conv = equinox_shell(
+            eqx.nn.ConvTranspose2d,
             self.in_type.size,
             self.out_type.size,
             self.kernel_size,
@@ -332,7 +333,6 @@ class R2ConvTransposed(_R2ConvBase):
             groups=self.groups,
             use_bias=b is not None,
             dtype=F.dtype,
-            key=jax.random.key(0),
         )
         return _load_exported(conv, F, b)
 

@@ -11,7 +11,7 @@ from ..gspaces import GSpace0D
 from ._expansion import ExpansionPlan, expand_bias, expand_filter, linear_plan
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input, compute_dtype, init_parameters
+from ._module import EquivariantModule, check_input, compute_dtype, equinox_shell, init_parameters
 
 
 class Linear(EquivariantModule):
@@ -93,9 +93,7 @@ class Linear(EquivariantModule):
     def export(self) -> eqx.nn.Linear:
         """An `eqx.nn.Linear` with the expanded matrix and bias."""
         W, b = self.expand_parameters()
-        lin = eqx.nn.Linear(
-            self.in_type.size, self.out_type.size, use_bias=b is not None, dtype=W.dtype, key=jax.random.key(0)
-        )
+        lin = equinox_shell(eqx.nn.Linear, self.in_type.size, self.out_type.size, use_bias=b is not None, dtype=W.dtype)
         lin = eqx.tree_at(lambda m: m.weight, lin, W)
         if b is not None:
             lin = eqx.tree_at(lambda m: m.bias, lin, b)

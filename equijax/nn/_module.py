@@ -147,11 +147,10 @@ def compute_dtype(input_dtype, *param_dtypes):
     return jnp.result_type(input_dtype, *param_dtypes)
 
 
-def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
-    """Weights ``std * N(0, 1)`` and zero biases, drawn with numpy from the bits of `key`.
+def key_rng(key) -> np.random.Generator:
+    """A numpy generator seeded with the bits of the JAX PRNG key `key`.
 
-    Nothing is compiled (jax.random would compile a small program per shape), and the
-    same key gives the same weights on every platform.
+    **Raises:** `TypeError` if `key` is not a JAX PRNG key (typed, or raw uint32 data).
     """
     if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         bits = np.asarray(jax.random.key_data(key))
@@ -159,8 +158,54 @@ def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
         bits = np.asarray(key)
         if bits.dtype != np.uint32:
             raise TypeError(f"`key` (={key!r}) must be a JAX PRNG key")
+    return np.random.default_rng([int(b) for b in bits.ravel()])
+
+
+def split_key(key, n: int) -> list:
+    """`n` independent keys derived from `key`, made without compiling anything
+    (`jax.random.split` compiles a small program per shape: a tenth of a second each on CPU).
+    Deterministic: the same key gives the same keys on every platform."""
+    rng = key_rng(key)
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        shape = jax.random.key_data(key).shape
+        data = rng.integers(0, 2**32, size=(n, *shape), dtype=np.uint32)
+        return [jax.random.wrap_key_data(d, impl=jax.random.key_impl(key)) for d in data]
+    data = rng.integers(0, 2**32, size=(n, *np.shape(key)), dtype=np.uint32)
+    return [jax.device_put(d) for d in data]
+
+
+def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
+    """Weights ``std * N(0, 1)`` and zero biases, drawn with numpy from the bits of `key`.
+
+    Nothing is compiled (jax.random would compile a small program per shape), and the
+    same key gives the same weights on every platform.
+    """
+    rng = key_rng(key)
     dtype = np.dtype(jax.numpy.result_type(float) if dtype is None else dtype)
-    rng = np.random.default_rng([int(b) for b in bits.ravel()])
     weights = jax.device_put((std * rng.standard_normal(std.shape)).astype(dtype))
     bias = None if n_bias is None else jax.device_put(np.zeros(n_bias, dtype))
     return weights, bias
+
+
+_SHELL_KEY = np.zeros(2, np.uint32)
+
+
+def equinox_shell(cls, *args, **kwargs):
+    """The structure of the Equinox layer ``cls(*args, **kwargs, key=...)`` with
+    shape-only leaves, built by abstract evaluation (nothing is compiled or drawn): fill
+    its arrays with `eqx.tree_at`."""
+    return eqx.filter_eval_shape(lambda: cls(*args, **kwargs, key=jax.random.wrap_key_data(_SHELL_KEY)))
+
+
+def dense_layer(in_features: int, out_features: int, *, key, use_bias: bool = True, dtype=None) -> eqx.nn.Linear:
+    """An `eqx.nn.Linear` initialised as Equinox does (uniform in ``+-1/sqrt(in_features)``),
+    drawn with numpy from the bits of `key`: no compilation at construction."""
+    rng = key_rng(key)
+    dtype = np.dtype(jax.numpy.result_type(float) if dtype is None else dtype)
+    lim = 1.0 / np.sqrt(in_features)
+    layer = equinox_shell(eqx.nn.Linear, in_features, out_features, use_bias=use_bias, dtype=dtype)
+    weight = jax.device_put(rng.uniform(-lim, lim, (out_features, in_features)).astype(dtype))
+    layer = eqx.tree_at(lambda m: m.weight, layer, weight)
+    if use_bias:
+        layer = eqx.tree_at(lambda m: m.bias, layer, jax.device_put(rng.uniform(-lim, lim, out_features).astype(dtype)))
+    return layer

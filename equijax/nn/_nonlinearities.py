@@ -145,22 +145,36 @@ def broadcast_fields(ftype: FieldType, v: jnp.ndarray) -> jnp.ndarray:
     return jnp.moveaxis(jnp.moveaxis(v, ax, -1) @ M, -1, ax)
 
 
-_NORM_FUNCTIONS = ("n_relu", "n_sigmoid", "squash")
+def _squash(t):
+    return t / (1.0 + t)
+
+
+_NORM_FUNCTIONS: dict[str, Callable] = {
+    "n_relu": jax.nn.relu,
+    "n_sigmoid": jax.nn.sigmoid,
+    "n_softplus": jax.nn.softplus,
+    "squash": _squash,
+}
+_NORM_EPS = 1e-10
 
 
 class NormNonLinearity(EquivariantModule):
-    """Rescales each field by a function of its norm: equivariant for any (orthogonal)
-    representation.
+    """Sets the norm of each field to a function of its (biased) norm, keeping its direction:
+    equivariant for any orthogonal representation (escnn's ``NormNonLinearity``).
 
-    - ``'n_relu'``: ``x * relu(|x| - b) / |x|``
-    - ``'n_sigmoid'``: ``x * sigmoid(|x| - b)``
-    - ``'squash'``: ``x * |x| / (|x|^2 + 1)``
+    A field v becomes ``v * f(|v| - b) / |v|`` (0 where ``|v| <= 1e-10``), with a learned
+    bias per field kept positive as ``b = exp(log_bias)`` (``log_bias`` starts at 0):
 
-    **Arguments:** `in_type`; `function`; `bias` (a learned threshold b per field for
-    ``n_relu``/``n_sigmoid``, initialised at 0).
+    - ``'n_relu'``: f = relu; ``'n_sigmoid'``: f = sigmoid; ``'n_softplus'``: f = softplus;
+    - ``'squash'``: ``f(t) = t / (1 + t)``, without bias.
+
+    **Arguments:** `in_type`; `function`; `bias` (must be False for ``'squash'``, as in escnn).
+
+    **Raises:** `TypeError` if `in_type` is not a FieldType; `ValueError` for an unknown
+    `function`, a bias with ``'squash'``, or fields that do not support norm nonlinearities.
     """
 
-    bias: jax.Array | None
+    log_bias: jax.Array | None
     in_type: FieldType = eqx.field(static=True)
     out_type: FieldType = eqx.field(static=True)
     function: str = eqx.field(static=True)
@@ -168,12 +182,21 @@ class NormNonLinearity(EquivariantModule):
     def __init__(self, in_type: FieldType, function: str = "n_relu", bias: bool = True):
         if not isinstance(in_type, FieldType):
             raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
-        if function not in _NORM_FUNCTIONS:
+        if not isinstance(function, str) or function not in _NORM_FUNCTIONS:
             raise ValueError(f"`function` (={function!r}) must be one of {list(_NORM_FUNCTIONS)}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"`bias` (={bias!r}) must be a bool")
+        if function == "squash" and bias:
+            raise ValueError("`bias` must be False with function='squash' (the squash takes no norm bias)")
+        bad = [r for r in in_type.representations if "norm" not in r.supported_nonlinearities]
+        if bad:
+            raise ValueError(
+                f"NormNonLinearity needs fields supporting norm nonlinearities; `in_type` contains {bad[0]!r}"
+            )
         self.in_type = self.out_type = in_type
         self.function = function
-        use_bias = bias and function != "squash"
-        self.bias = jax.device_put(np.zeros(len(in_type), np.dtype(jnp.result_type(float)))) if use_bias else None
+        dtype = np.dtype(jnp.result_type(float))
+        self.log_bias = jax.device_put(np.zeros(len(in_type), dtype)) if bias else None
 
     def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
         del key
@@ -181,18 +204,14 @@ class NormNonLinearity(EquivariantModule):
         t = x.tensor
         n = field_norms(self.in_type, t)
         ax = t.ndim + self.in_type.channel_axis
-        if self.bias is not None:
+        if self.log_bias is not None:
             shape = [1] * t.ndim
             shape[ax] = len(self.in_type)
-            b = self.bias.astype(t.dtype).reshape(shape)
+            n_biased = n - jnp.exp(self.log_bias.astype(t.dtype)).reshape(shape)
         else:
-            b = 0.0
-        if self.function == "n_relu":
-            scale = jax.nn.relu(n - b) / jnp.where(n > 0, n, 1.0)
-        elif self.function == "n_sigmoid":
-            scale = jax.nn.sigmoid(n - b)
-        else:
-            scale = n / (n * n + 1.0)
+            n_biased = n
+        big = n > _NORM_EPS
+        scale = jnp.where(big, _NORM_FUNCTIONS[self.function](n_biased) / jnp.where(big, n, 1.0), 0.0)
         return GeometricTensor(t * broadcast_fields(self.in_type, scale), self.out_type)
 
     def export(self):

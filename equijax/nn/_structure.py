@@ -15,6 +15,12 @@ from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input
 
 
+def _state_is_optional(module) -> bool:
+    """Whether `module` may be called without state (containers whose members keep none)."""
+    p = inspect.signature(module).parameters.get("state")
+    return p is not None and p.default is not inspect.Parameter.empty
+
+
 def _takes(module, name: str) -> bool:
     return name in inspect.signature(module).parameters
 
@@ -70,7 +76,7 @@ class SequentialModule(EquivariantModule):
                 kwargs["inference"] = inference
             if _takes(layer, "state"):
                 if state is _MISSING:
-                    if isinstance(layer, SequentialModule):
+                    if _state_is_optional(layer):  # a container without stateful members
                         x = layer(x, **kwargs)
                         continue
                     raise ValueError(f"{type(layer).__name__} keeps state: call the SequentialModule as seq(x, state)")

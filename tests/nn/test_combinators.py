@@ -242,7 +242,7 @@ def split_type(gs):
 def stateless_multiple(gs, reshuffle=0):
     t, labels = split_type(gs)
     b = nn.BranchingModule(t, labels, reshuffle=reshuffle).out_type
-    norm = eqx.tree_at(lambda m: m.bias, nn.NormNonLinearity(b["n"]), jnp.array([0.3, 0.5]))
+    norm = eqx.tree_at(lambda m: m.log_bias, nn.NormNonLinearity(b["n"]), jnp.array([-1.2, -0.7]))
     return nn.MultipleModule(t, labels, [(norm, "n"), (nn.ELU(b["p"]), "p")], reshuffle=reshuffle)
 
 

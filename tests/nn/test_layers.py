@@ -43,10 +43,11 @@ def stateless_modules(gs):
         "LeakyReLU": nn.LeakyReLU(p, 0.2),
         "Pointwise(tanh)": nn.PointwiseNonLinearity(p, "p_tanh"),
         "NormNonLinearity(n_relu)": eqx.tree_at(
-            lambda m: m.bias, nn.NormNonLinearity(a), jnp.linspace(0.1, 0.5, len(a))
+            lambda m: m.log_bias, nn.NormNonLinearity(a), jnp.linspace(-2.0, -0.7, len(a))
         ),
         "NormNonLinearity(n_sigmoid)": nn.NormNonLinearity(a, "n_sigmoid"),
-        "NormNonLinearity(squash)": nn.NormNonLinearity(a, "squash"),
+        "NormNonLinearity(squash)": nn.NormNonLinearity(a, "squash", bias=False),
+        "NormNonLinearity(n_softplus)": nn.NormNonLinearity(a, "n_softplus"),
         "MaxPool": nn.PointwiseMaxPool2D(p, 3, stride=2, padding=1),
         "AvgPool": nn.PointwiseAvgPool2D(a, 3, stride=2),
         "AvgPoolAntialiased": nn.PointwiseAvgPoolAntialiased(a, sigma=0.66, stride=2),
@@ -265,7 +266,7 @@ def test_grad_through_layers(getkey):
     m = nn.NormNonLinearity(t)
     x = random_input(t, key=getkey(), size=5)
     g = eqx.filter_grad(lambda m: jnp.sum(m(x).tensor))(m)
-    assert jnp.all(jnp.isfinite(g.bias))
+    assert jnp.all(jnp.isfinite(g.log_bias))
     # vmap over a batch of inputs equals the batched call
     p = nn.FieldType(gs, [gs.regular_repr])
     pool = nn.PointwiseMaxPool2D(p, 3, 2, 1)
@@ -281,6 +282,7 @@ def test_grad_through_layers(getkey):
         (lambda gs: nn.InnerBatchNorm(nn.FieldType(gs, [gs.irrep(1)])), ValueError, "InnerBatchNorm needs"),
         (lambda gs: nn.PointwiseNonLinearity(nn.FieldType(gs, [gs.regular_repr]), "p_nope"), ValueError, "`function`"),
         (lambda gs: nn.NormNonLinearity(nn.FieldType(gs, [gs.regular_repr]), "relu"), ValueError, "`function`"),
+        (lambda gs: nn.NormNonLinearity(nn.FieldType(gs, [gs.irrep(1)]), "squash"), ValueError, "`bias` must be False"),
         (lambda gs: nn.InnerBatchNorm(nn.FieldType(gs, [gs.regular_repr]), momentum=2.0), ValueError, "`momentum`"),
         (lambda gs: nn.PointwiseMaxPool2D(nn.FieldType(gs, [gs.regular_repr]), 0), ValueError, "`kernel_size`"),
         (
@@ -301,3 +303,17 @@ def test_grad_through_layers(getkey):
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call(gspaces.rot2dOnR2(4))
+
+
+@pytest.mark.parametrize(
+    "function, bias, new_norm",
+    [("n_relu", True, 4.0), ("n_sigmoid", True, 1 / (1 + np.exp(-4.0))), ("squash", False, 5 / 6)],
+)
+def test_norm_nonlinearity_values(function, bias, new_norm):
+    """escnn's semantics: the norm |v| = 5 becomes f(|v| - exp(log_bias)), direction kept; zero stays zero."""
+    gs = gspaces.rot2dOnR2(4)
+    m = nn.NormNonLinearity(nn.FieldType(gs, [gs.irrep(1), gs.irrep(1)]), function, bias=bias)
+    x = np.zeros((1, 4, 1, 1), np.float32)
+    x[0, :2, 0, 0] = (3.0, 4.0)
+    y = np.asarray(m(nn.GeometricTensor(jnp.asarray(x), m.in_type)).tensor)[0, :, 0, 0]
+    np.testing.assert_allclose(y, [0.6 * new_norm, 0.8 * new_norm, 0.0, 0.0], rtol=1e-6)

@@ -82,3 +82,26 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+
+
+def add_cpu_option(parser) -> None:
+    """``--xla-default``: keep XLA:CPU's default convolutions. Without it the benchmark turns
+    on XLA's YNNPACK fusions, as `equijax-train` does (`equijax.enable_fast_cpu_convolutions`)."""
+    parser.add_argument(
+        "--xla-default",
+        action="store_true",
+        help="keep XLA:CPU's default convolutions (default: YNNPACK fusions on, as equijax-train does)",
+    )
+
+
+def apply_cpu_option(args) -> str:
+    """Apply `--xla-default` (before any JAX computation); returns a label for the tables."""
+    import equijax
+    from equijax.nn._conv_kernels import ynn_enabled
+
+    if not args.xla_default:
+        try:
+            equijax.enable_fast_cpu_convolutions()
+        except RuntimeError:  # run in a process whose JAX already started: keep its settings
+            pass
+    return "XLA:CPU YNNPACK fusions" if ynn_enabled() else "XLA:CPU default convolutions"

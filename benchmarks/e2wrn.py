@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _harness import compile_ahead, fmt_bytes, fmt_seconds, interleave, print_table
+from _harness import add_cpu_option, apply_cpu_option, compile_ahead, fmt_bytes, fmt_seconds, interleave, print_table
 from jax import lax
 
 from equijax import models, nn
@@ -229,10 +229,12 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=10, help="timed steps per network")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="no fixparams, batch 4, 3 repeats")
+    add_cpu_option(p)
     args = p.parse_args(argv)
     if args.quick:
         args.fixparams, args.batch, args.repeats = False, 4, 3
-    print(f"JAX {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+    cpu = apply_cpu_option(args)
+    print(f"JAX {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, {cpu}")
     return compare(args)
 
 

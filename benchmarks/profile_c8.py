@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from _harness import fmt_seconds, print_table
+from _harness import add_cpu_option, apply_cpu_option, fmt_seconds, print_table
 
 from equijax import models, nn
 
@@ -46,7 +46,9 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=3)
+    add_cpu_option(p)
     args = p.parse_args()
+    print(apply_cpu_option(args))
     key = jax.random.key(0)
     model, state = eqx.nn.make_with_state(models.C8SteerableCNN)(key, width=args.width)
     x = nn.GeometricTensor(jax.random.normal(key, (args.batch, 1, 29, 29)), model.input_type)

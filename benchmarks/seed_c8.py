@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _harness import compile_ahead, fmt_bytes, fmt_seconds, interleave, print_table
+from _harness import add_cpu_option, apply_cpu_option, compile_ahead, fmt_bytes, fmt_seconds, interleave, print_table
 from jax import lax
 
 from equijax import models
@@ -375,6 +375,7 @@ def main():
     p.add_argument("--group", default=None, help="C<N> or D<N> (default: C8 for the c8 model, C4 for c4)")
     p.add_argument("--repeats", type=int, default=10, help="timed train steps per network (inference: half)")
     p.add_argument("--quick", action="store_true", help="batch 16, width 0.25, 3 repeats")
+    add_cpu_option(p)
     p.add_argument("--sweep", action="store_true", help="train-step time vs batch size and width")
     p.add_argument(
         "--precision",
@@ -390,7 +391,8 @@ def main():
     args = p.parse_args()
     if args.quick:
         args.batch, args.width, args.repeats = 16, 0.25, 3
-    print(f"JAX {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+    cpu = apply_cpu_option(args)
+    print(f"JAX {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, {cpu}")
     names = ["c8", "c4"] if args.model == "both" else [args.model]
     for name in names:
         group = args.group or ("C8" if name == "c8" else "C4")

@@ -9,5 +9,6 @@ from . import (
     nn as nn,
     testing as testing,
 )
+from ._cpu import enable_fast_cpu_convolutions as enable_fast_cpu_convolutions
 
 __version__ = "0.1.0"

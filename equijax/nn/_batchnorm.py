@@ -10,6 +10,7 @@ compute the same thing.
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -40,6 +41,33 @@ def _segment_matrix(segments: list[tuple[int, int]], size: int) -> np.ndarray:
     for s, (a, b) in enumerate(segments):
         M[a:b, s] = 1.0
     return M
+
+
+class _Segments:
+    """A ``(C, S)`` 0/1 matrix M of channel membership in segments, applied as gathers and
+    segment sums when each channel is in at most one segment (then the compiled program
+    holds C indices instead of a dense C x S constant: smaller, faster to compile)."""
+
+    def __init__(self, M: np.ndarray):
+        self.M = M
+        self.counts = M.sum(0)
+        onehot = np.all((M == 0) | (M == 1)) and np.all(M.sum(1) <= 1)
+        first = M.argmax(1) if M.shape[1] else np.zeros(len(M), np.int64)
+        self.index = np.where(M.sum(1) > 0, first, M.shape[1]).astype(np.int32) if onehot else None
+
+    def reduce(self, v):
+        """``v @ M``: per-segment sums of a ``(C,)`` vector."""
+        if self.index is None:
+            return v @ jnp.asarray(self.M, v.dtype)
+        S = self.M.shape[1]
+        sorted_ = bool(np.all(np.diff(self.index) >= 0))
+        return jax.ops.segment_sum(v, jnp.asarray(self.index), S + 1, indices_are_sorted=sorted_)[:S]
+
+    def expand(self, s):
+        """``M @ s``: each channel gets its segment's value (0 outside every segment)."""
+        if self.index is None:
+            return jnp.asarray(self.M, s.dtype) @ s
+        return jnp.concatenate([s, jnp.zeros(1, s.dtype)])[jnp.asarray(self.index)]
 
 
 def _batch_mean(v: jnp.ndarray, batch_axes: tuple[int, ...], axis_name):
@@ -84,6 +112,14 @@ class _SegmentBatchNorm(EquivariantModule):
             (jax.device_put(np.zeros(n_mean, dtype)), jax.device_put(np.ones(n_var, dtype)))
         )
 
+    # training mode normalises with the unbiased batch variance (escnn's GNormBatchNorm)
+    _normalise_unbiased: ClassVar[bool] = False
+
+    def _samples_per_segment(self) -> np.ndarray:
+        """Samples per pixel in each variance segment, for Bessel's correction of the running
+        variance (default: the segment's channels)."""
+        return self._var_segments.sum(0)
+
     # Subclasses define, in their normalisation basis (`_to_basis` / `_from_basis`):
     # `_mean_segments` (C, Sm): channels sharing a mean (rows of zeros: not centred);
     # `_var_segments` (C, Sv): channels sharing a variance (and an affine scale);
@@ -104,8 +140,7 @@ class _SegmentBatchNorm(EquivariantModule):
         t = self._to_basis(x.tensor.astype(jnp.promote_types(x.tensor.dtype, jnp.float32)))
         ax = t.ndim + self.in_type.channel_axis
         spatial_axes = tuple(range(ax + 1, t.ndim))
-        Mm = jnp.asarray(self._mean_segments, t.dtype)
-        Mv = jnp.asarray(self._var_segments, t.dtype)
+        Mm, Mv = _Segments(self._mean_segments), _Segments(self._var_segments)
         running_mean, running_var = state.get(self.state_index)
         if inference:
             mean_seg, var_seg = running_mean.astype(t.dtype), running_var.astype(t.dtype)
@@ -119,25 +154,27 @@ class _SegmentBatchNorm(EquivariantModule):
                     f"{type(self).__name__} in training mode needs a batch: give `x` leading batch axes, or set "
                     "`axis_name` and call it under jax.vmap(..., axis_name=...)"
                 )
-            mean_seg = (chan_mean @ Mm) / jnp.maximum(Mm.sum(0), 1.0)
-            m = Mm @ mean_seg
+            mean_seg = Mm.reduce(chan_mean) / jnp.asarray(np.maximum(Mm.counts, 1.0), t.dtype)
+            m = Mm.expand(mean_seg)
             chan_var = chan_sq - 2 * m * chan_mean + m * m
-            var_seg = jnp.maximum((chan_var @ Mv) / Mv.sum(0), 0.0)
-            # samples per variance segment: batch x space x the segment's channels
+            var_seg = jnp.maximum(Mv.reduce(chan_var) / jnp.asarray(Mv.counts, t.dtype), 0.0)
+            # samples per variance segment: batch x space x the segment's samples
             n = int(np.prod([t.shape[a] for a in range(ax)] + [t.shape[a] for a in spatial_axes]))
-            n = n * jnp.asarray(self._var_segments.sum(0), t.dtype) * (1 if named is None else named)
+            n = n * jnp.asarray(self._samples_per_segment(), t.dtype) * (1 if named is None else named)
             mom = self.momentum
             unbiased = var_seg * n / jnp.maximum(n - 1, 1)
             new_mean = (1 - mom) * running_mean + mom * lax.stop_gradient(mean_seg).astype(running_mean.dtype)
             new_var = (1 - mom) * running_var + mom * lax.stop_gradient(unbiased).astype(running_var.dtype)
             state = state.set(self.state_index, (new_mean, new_var))
+            if self._normalise_unbiased:
+                var_seg = unbiased
         shape = (1,) * ax + (-1,) + (1,) * len(spatial_axes)
-        scale = 1.0 / jnp.sqrt(Mv @ var_seg + self.eps)
+        scale = 1.0 / jnp.sqrt(Mv.expand(var_seg) + self.eps)
         if self.weight is not None:
-            scale = scale * (Mv @ self.weight.astype(t.dtype))
-        y = (t - (Mm @ mean_seg).reshape(shape)) * scale.reshape(shape)
+            scale = scale * Mv.expand(self.weight.astype(t.dtype))
+        y = (t - Mm.expand(mean_seg).reshape(shape)) * scale.reshape(shape)
         if self.bias is not None:
-            y = y + (jnp.asarray(self._bias_map, t.dtype) @ self.bias.astype(t.dtype)).reshape(shape)
+            y = y + _Segments(self._bias_map).expand(self.bias.astype(t.dtype)).reshape(shape)
         return GeometricTensor(self._from_basis(y).astype(x.tensor.dtype), self.out_type), state
 
     def frozen_affine(self, state: eqx.nn.State) -> tuple[jnp.ndarray, jnp.ndarray]:

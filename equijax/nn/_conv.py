@@ -67,6 +67,18 @@ def _add_bias_and_unflatten(y: jnp.ndarray, b: jnp.ndarray | None, batch: tuple[
     return y.reshape(batch + y.shape[1:])
 
 
+class ExportedConv2d(eqx.nn.Conv2d):
+    """An `eqx.nn.Conv2d` (same fields, same results) that runs equijax's convolution
+    routine, so an exported model takes the same fast paths as the equivariant one (on CPU:
+    the filter-gradient fast path, or XLA's YNNPACK fusions kept unfused)."""
+
+    def __call__(self, x, *, key=None):
+        if self.padding_mode != "ZEROS" or x.ndim != 3:
+            return super().__call__(x, key=key)
+        y = conv2d(x[None], self.weight, self.stride, self.padding, self.dilation, self.groups)[0]
+        return y if self.bias is None else y + self.bias.astype(y.dtype)
+
+
 def _load_exported(layer, F: jnp.ndarray, b: jnp.ndarray | None):
     """Put the expanded filter and bias into a freshly built Equinox conv layer."""
     layer = eqx.tree_at(lambda c: c.weight, layer, F)
@@ -221,12 +233,13 @@ class R2Conv(_R2ConvBase):
         return _add_bias_and_unflatten(y, b, batch)
 
     def export(self) -> eqx.nn.Conv2d:
-        """An `eqx.nn.Conv2d` holding the expanded filter and bias (unbatched inputs, as in
-        Equinox; `jax.vmap` it for batches)."""
+        """An `eqx.nn.Conv2d` (an `ExportedConv2d`, which runs equijax's convolution routine)
+        holding the expanded filter and bias (unbatched inputs, as in Equinox; `jax.vmap` it
+        for batches)."""
         F, b = self.expand_parameters()
         ph, pw = self.padding
         conv = equinox_shell(
-            eqx.nn.Conv2d,
+            ExportedConv2d,
             self.in_type.size,
             self.out_type.size,
             self.kernel_size,

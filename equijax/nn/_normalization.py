@@ -10,14 +10,14 @@ bound (``jax.vmap(..., axis_name=...)``); with neither in training mode they rai
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from ._batchnorm import _batch_mean, _check_common, _IrrepsBasisBatchNorm, _segment_matrix, _SegmentBatchNorm
+from ._batchnorm import _check_common, _IrrepsBasisBatchNorm, _segment_matrix, _SegmentBatchNorm
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input
@@ -45,56 +45,6 @@ def induced_blocks(in_type, module: str) -> list[tuple[int, int]]:
         d = info[1].size
         out.append((r.size // d, d))
     return out
-
-
-def _normalise(bn: _SegmentBatchNorm, x, state, inference, samples_per_segment: np.ndarray, unbiased_batch: bool):
-    """The batch norm of `_SegmentBatchNorm` with escnn's Bessel correction: the unbiased
-    variance uses ``N / (N - 1)`` with N the number of samples of each variance segment,
-    ``batch x space x samples_per_segment`` (escnn counts an irrep or a block as one
-    sample, not each of its channels). With `unbiased_batch`, training mode normalises
-    with the unbiased batch variance (escnn's GNormBatchNorm), else with the biased one."""
-    check_input(bn, x)
-    if inference is None:
-        inference = bn.inference
-    t = bn._to_basis(x.tensor)
-    ax = t.ndim + bn.in_type.channel_axis
-    spatial_axes = tuple(range(ax + 1, t.ndim))
-    Mm = jnp.asarray(bn._mean_segments, t.dtype)
-    Mv = jnp.asarray(bn._var_segments, t.dtype)
-    running_mean, running_var = state.get(bn.state_index)
-    if inference:
-        mean_seg, var_seg = running_mean.astype(t.dtype), running_var.astype(t.dtype)
-    else:
-        chan_mean = jnp.mean(t, axis=spatial_axes) if spatial_axes else t  # (*batch, C)
-        chan_sq = jnp.mean(t * t, axis=spatial_axes) if spatial_axes else t * t
-        chan_mean, named = _batch_mean(chan_mean, tuple(range(ax)), bn.axis_name)
-        chan_sq, _ = _batch_mean(chan_sq, tuple(range(ax)), bn.axis_name)
-        if not ax and named is None:
-            raise ValueError(
-                f"{type(bn).__name__} in training mode needs a batch: give `x` leading batch axes, or set "
-                "`axis_name` and call it under jax.vmap(..., axis_name=...)"
-            )
-        mean_seg = (chan_mean @ Mm) / jnp.maximum(Mm.sum(0), 1.0)
-        m = Mm @ mean_seg
-        chan_var = chan_sq - 2 * m * chan_mean + m * m
-        var_seg = jnp.maximum((chan_var @ Mv) / Mv.sum(0), 0.0)
-        n = int(np.prod([t.shape[a] for a in range(ax)] + [t.shape[a] for a in spatial_axes]))
-        n = n * jnp.asarray(samples_per_segment, t.dtype) * (1 if named is None else named)
-        mom = bn.momentum
-        unbiased = var_seg * n / jnp.maximum(n - 1, 1)
-        new_mean = (1 - mom) * running_mean + mom * lax.stop_gradient(mean_seg).astype(running_mean.dtype)
-        new_var = (1 - mom) * running_var + mom * lax.stop_gradient(unbiased).astype(running_var.dtype)
-        state = state.set(bn.state_index, (new_mean, new_var))
-        if unbiased_batch:
-            var_seg = unbiased
-    shape = (1,) * ax + (-1,) + (1,) * len(spatial_axes)
-    scale = 1.0 / jnp.sqrt(Mv @ var_seg + bn.eps)
-    if bn.weight is not None:
-        scale = scale * (Mv @ bn.weight.astype(t.dtype))
-    y = (t - (Mm @ mean_seg).reshape(shape)) * scale.reshape(shape)
-    if bn.bias is not None:
-        y = y + (jnp.asarray(bn._bias_map, t.dtype) @ bn.bias.astype(t.dtype)).reshape(shape)
-    return GeometricTensor(bn._from_basis(y), bn.out_type), state
 
 
 class GNormBatchNorm(_IrrepsBasisBatchNorm):
@@ -130,14 +80,10 @@ class GNormBatchNorm(_IrrepsBasisBatchNorm):
                  axis_name=None, dtype=None):  # fmt: skip
         self._setup(in_type, eps, momentum, affine, axis_name, True, dtype)
 
-    def __call__(self, x: GeometricTensor, state: eqx.nn.State, *, key=None, inference: bool | None = None):
-        """**Arguments:** `x` (a `GeometricTensor` of `in_type`), `state`; `key` (unused);
-        `inference` overrides the module's mode.
+    _normalise_unbiased: ClassVar[bool] = True
 
-        **Returns:** ``(y, new_state)``.
-        """
-        del key
-        return _normalise(self, x, state, inference, np.ones(self._var_segments.shape[1]), unbiased_batch=True)
+    def _samples_per_segment(self) -> np.ndarray:
+        return np.ones(self._var_segments.shape[1])  # escnn counts an irrep as one sample
 
 
 class InducedNormBatchNorm(_SegmentBatchNorm):
@@ -175,15 +121,9 @@ class InducedNormBatchNorm(_SegmentBatchNorm):
         self.in_type = in_type
         self._init_common(in_type, eps, momentum, affine, axis_name, dtype)
 
-    def __call__(self, x: GeometricTensor, state: eqx.nn.State, *, key=None, inference: bool | None = None):
-        """**Arguments:** `x` (a `GeometricTensor` of `in_type`), `state`; `key` (unused);
-        `inference` overrides the module's mode.
-
-        **Returns:** ``(y, new_state)``.
-        """
-        del key
-        blocks = np.array([n for n, _ in induced_blocks(self.in_type, "InducedNormBatchNorm")], dtype=float)
-        return _normalise(self, x, state, inference, blocks, unbiased_batch=False)
+    def _samples_per_segment(self) -> np.ndarray:
+        # escnn counts each block of a field as one sample
+        return np.array([n for n, _ in induced_blocks(self.in_type, "InducedNormBatchNorm")], dtype=float)
 
     @property
     def _var_segments(self) -> np.ndarray:

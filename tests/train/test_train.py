@@ -61,6 +61,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_dataset, tmp_path):
     cli = [
         "--model", "c4", "--width", "0.25", "--epochs", "3", "--batch-size", "32", "--eval-batch-size", "64",
         "--invariance-samples", "64", "--no-progress", "--dataset", tiny_dataset, "--ckpt-dir", str(ck),
+        "--no-fast-cpu-convolutions",  # the same XLA:CPU settings as the in-process reference run
     ]  # fmt: skip
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.Popen([sys.executable, "-m", "equijax.train", *cli], env=env, stderr=subprocess.DEVNULL)

@@ -8,7 +8,6 @@ the field types when the module is built (static configuration, never array leav
 from __future__ import annotations
 
 import functools
-import inspect
 import numbers
 from collections.abc import Sequence
 
@@ -22,27 +21,9 @@ from ..group._decompose import quadrature_elements
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input
+from ._structure import _MISSING, _state_is_optional, _takes
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-class _Missing:
-    def __repr__(self):
-        return "<no state>"
-
-
-_MISSING = _Missing()
-
-
-def _takes(fn, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
-def _state_is_optional(module) -> bool:
-    """Whether `module` keeps state only through optional members (containers such as
-    `SequentialModule` may be called without state when none of their members needs it)."""
-    p = inspect.signature(module).parameters.get("state")
-    return p is not None and p.default is not inspect.Parameter.empty
 
 
 def _apply(module, args, state, key, inference):

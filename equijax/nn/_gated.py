@@ -28,6 +28,7 @@ from ..group import Representation, decompose, directsum
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input, init_parameters
+from ._nonlinearities import _squash
 
 GATES_ID = "gate"
 GATED_ID = "gated"
@@ -562,10 +563,6 @@ class InducedGatedNonLinearity1(EquivariantModule):
     def export(self):
         """A function on arrays ``(*batch, C, ...)`` computing the same map."""
         return array_function(self)
-
-
-def _squash(t):
-    return t / (1.0 + t)
 
 
 _INDUCED_NORM_FUNCTIONS: dict[str, Callable] = {"n_relu": jax.nn.relu, "n_sigmoid": jax.nn.sigmoid, "squash": _squash}

@@ -9,7 +9,9 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+import equinox as eqx
 import jax
+import optax
 
 
 @dataclasses.dataclass
@@ -105,3 +107,20 @@ def apply_cpu_option(args) -> str:
         except RuntimeError:  # run in a process whose JAX already started: keep its settings
             pass
     return "XLA:CPU YNNPACK fusions" if ynn_enabled() else "XLA:CPU default convolutions"
+
+
+def train_step_program(static, opt):
+    """``(params, state, opt_state, x, y) -> (params, state, opt_state, loss)``: forward
+    (``net(x, state) -> (logits, state)``), cross-entropy, backward and the optimizer update,
+    with the network's state threaded (the step every benchmark times)."""
+
+    def train_step(params, state, opt_state, x, y):
+        def loss_fn(p):
+            logits, new_state = eqx.combine(p, static)(x, state)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), new_state
+
+        (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), state, opt_state, loss
+
+    return train_step

@@ -27,7 +27,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _harness import add_cpu_option, apply_cpu_option, compile_ahead, fmt_bytes, fmt_seconds, interleave, print_table
+from _harness import (
+    add_cpu_option,
+    apply_cpu_option,
+    compile_ahead,
+    fmt_bytes,
+    fmt_seconds,
+    interleave,
+    print_table,
+    train_step_program,
+)
 from jax import lax
 
 from equijax import models, nn
@@ -115,23 +124,6 @@ class FloorWRN(eqx.Module):
 # -- programs -------------------------------------------------------------------------------
 
 
-def _xent(logits, y):
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-
-def _train_step(static, opt):
-    def train_step(params, state, opt_state, x, y):
-        def loss_fn(p):
-            logits, new_state = eqx.combine(p, static)(x, state)
-            return _xent(logits, y), new_state
-
-        (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), state, opt_state, loss
-
-    return train_step
-
-
 def programs(net, state, x, y, floor: bool):
     params, static = eqx.partition(net, eqx.is_inexact_array)
     opt = optax.adam(1e-3)
@@ -147,7 +139,7 @@ def programs(net, state, x, y, floor: bool):
         def infer(params, state, x):
             return eqx.nn.inference_mode(eqx.combine(params, static))(x, state)[0]
 
-    return (_train_step(static, opt), (params, state, opt_state, x, y)), (infer, (params, state, x))
+    return (train_step_program(static, opt), (params, state, opt_state, x, y)), (infer, (params, state, x))
 
 
 def build(args, key):

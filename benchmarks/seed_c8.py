@@ -33,7 +33,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _harness import add_cpu_option, apply_cpu_option, compile_ahead, fmt_bytes, fmt_seconds, interleave, print_table
+from _harness import (
+    add_cpu_option,
+    apply_cpu_option,
+    compile_ahead,
+    fmt_bytes,
+    fmt_seconds,
+    interleave,
+    print_table,
+    train_step_program,
+)
 from jax import lax
 
 from equijax import models
@@ -146,32 +155,13 @@ def build_equijax(model_name, N, reflections, width, key):
     return model, state, seconds, fields
 
 
-def _xent(logits, y):
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-
-def _train_step(static, opt):
-    """forward (``net(x, state) -> (logits, state)``) + backward + adam, state threaded."""
-
-    def train_step(params, state, opt_state, x, y):
-        def loss_fn(p):
-            logits, new_state = eqx.combine(p, static)(x, state)
-            return _xent(logits, y), new_state
-
-        (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), state, opt_state, loss
-
-    return train_step
-
-
 def equijax_programs(model, state, x, y):
     """(train step, inference, exported inference), each ``(function, args)``; a bfloat16
     `x` runs the mixed-precision policy (the exported layers get bfloat16 weights)."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
-    train_step = _train_step(static, opt)
+    train_step = train_step_program(static, opt)
 
     def infer(params, state, x):
         return eqx.nn.inference_mode(eqx.combine(params, static))(x, state)[0]
@@ -196,7 +186,7 @@ def floor_programs(floor, x, y):
     stats = floor.init_stats()
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
-    train_step = _train_step(static, opt)
+    train_step = train_step_program(static, opt)
 
     def infer(params, stats, x):
         return eqx.combine(params, static)(x, stats, inference=True)[0]

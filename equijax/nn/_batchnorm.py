@@ -115,6 +115,17 @@ class _SegmentBatchNorm(EquivariantModule):
     # training mode normalises with the unbiased batch variance (escnn's GNormBatchNorm)
     _normalise_unbiased: ClassVar[bool] = False
 
+    # the normalisation basis: the channels themselves unless a subclass says otherwise
+    @property
+    def _basis(self) -> np.ndarray:
+        return np.eye(self.in_type.size)
+
+    def _to_basis(self, t):
+        return t
+
+    def _from_basis(self, t):
+        return t
+
     def _samples_per_segment(self) -> np.ndarray:
         """Samples per pixel in each variance segment, for Bessel's correction of the running
         variance (default: the segment's channels)."""
@@ -247,15 +258,6 @@ class InnerBatchNorm(_SegmentBatchNorm):
 
     _mean_segments = _var_segments
     _bias_map = _var_segments
-
-    @property
-    def _basis(self) -> np.ndarray:
-        return np.eye(self.in_type.size)
-
-    def _to_basis(self, t):
-        return t
-
-    _from_basis = _to_basis
 
 
 class _IrrepsBasisBatchNorm(_SegmentBatchNorm):

@@ -136,15 +136,6 @@ class InducedNormBatchNorm(_SegmentBatchNorm):
 
     _bias_map = _mean_segments
 
-    @property
-    def _basis(self) -> np.ndarray:
-        return np.eye(self.in_type.size)
-
-    def _to_basis(self, t):
-        return t
-
-    _from_basis = _to_basis
-
 
 def _field_norm_constants(in_type: FieldType) -> tuple[np.ndarray, np.ndarray]:
     """``(P, B)``: P ``(C, C)`` projects each field on its trivial irreps (the field's

@@ -15,7 +15,7 @@ import numpy as np
 
 from .group import GroupElement
 from .gspaces import GSpace, GSpace2D
-from .nn._field_type import FieldType
+from .nn._field_type import FieldType, testing_elements_of
 from .nn._geometric_tensor import GeometricTensor
 
 
@@ -27,7 +27,7 @@ def grid_exact_elements(gspace: GSpace, square: bool = True) -> list[GroupElemen
     gspace with no base space."""
     if not isinstance(gspace, GSpace):
         raise TypeError(f"`gspace` (={gspace!r}) must be an equijax GSpace")
-    els = gspace.testing_elements()
+    els = testing_elements_of(gspace)
     if not isinstance(gspace, GSpace2D):
         return list(els)
     A = gspace.action_matrices(els)

@@ -1,3 +1,6 @@
+import gc
+import importlib
+
 import jax
 import numpy as np
 import pytest
@@ -21,3 +24,27 @@ def getkey():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker, do the end-of-run work now, before the worker reports back.
+
+    The worker sends "workerfinished" when its `pytest_sessionfinish` hooks are done; the
+    controller then closes the worker's gateway, and execnet gives the worker 5 seconds to
+    finish before it sends it a SIGINT. What the worker still had to do then took longer on a
+    busy 2-core machine: Hypothesis's terminal-summary hook imports the whole `hypothesis`
+    package (no test imports it before), and pytest's `unraisableexception` plugin runs a
+    full `gc.collect()` at unconfigure, which traverses every live object of a JAX-heavy
+    process and runs JAX's gc callback (XLA's collector). The SIGINT then landed in that
+    callback: the run ended with "Exception ignored in: <function _xla_gc_callback> ...
+    KeyboardInterrupt". So: import what the summary imports, collect now, and freeze the
+    survivors (`gc.freeze`), so the collection at unconfigure only looks at objects made
+    after this point and takes milliseconds. Finalizer errors are still reported: the
+    collection here runs under pytest's unraisable-exception hook like the later one.
+    """
+    if not hasattr(session.config, "workerinput"):  # not an xdist worker: nothing races
+        return
+    if session.config.pluginmanager.has_plugin("hypothesispytest"):
+        importlib.import_module("hypothesis")
+    gc.collect()
+    gc.freeze()

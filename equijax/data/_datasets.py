@@ -11,10 +11,12 @@ import gzip
 import hashlib
 import io
 import os
+import stat
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import jax
@@ -107,11 +109,11 @@ def load_mnist(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if path.is_dir():
         arrays = [_read_idx_in(path, stem) for stem in ("train-images", "train-labels", "t10k-images", "t10k-labels")]
     else:
-        with _open_npz(path) as f:
+        with _open_npz(path, "a valid MNIST .npz file") as f:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
             if missing:
                 raise ValueError(f"{path} is not keras-layout MNIST: it lacks {', '.join(missing)}")
-            arrays = [np.asarray(f[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
+            arrays = _members(f, ("x_train", "y_train", "x_test", "y_test"), path)
     x_train, y_train, x_test, y_test = arrays
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
@@ -120,11 +122,48 @@ def load_mnist(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x_train, y_train.astype(np.int32), x_test, y_test.astype(np.int32)
 
 
-def _open_npz(path: Path):
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's local header, or an empty archive
+
+
+def _open_npz(path: Path, what: str = "a valid .npz file"):
+    """`np.load` of a ``.npz`` archive, refusing anything else (a ``.npy`` file, text, random
+    bytes) with a one-line `ValueError`. Pickled data are never loaded, and numpy's own
+    message (which suggests ``allow_pickle=True``) is never shown."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not {what}")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ValueError(f"{path} could not be read: {e.strerror or e}") from None
+    if magic not in _ZIP_MAGICS:
+        raise ValueError(f"{path} is not {what} (not an .npz archive)")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{path} is not a readable .npz file (truncated or corrupt?): {e}") from None
+        raise ValueError(f"{path} is not {what} (truncated or corrupt?): {_reason(e)}") from None
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of an exception's message, without numpy's advice to unpickle."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return "it holds Python objects" if "pickle" in msg.lower() else msg
+
+
+def _members(f, keys, path: Path) -> list[np.ndarray]:
+    """The arrays `keys` of an open ``.npz`` archive; a member whose data do not decompress
+    or fail their CRC, or that is not a plain array, is a one-line `ValueError`."""
+    out = []
+    for k in keys:
+        try:
+            out.append(np.asarray(f[k]))
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            if "pickle" in str(e).lower():
+                raise ValueError(
+                    f"{path} is not a valid data file: its {k!r} holds Python objects, not numbers"
+                ) from None
+            raise ValueError(f"{path} is corrupt: its array {k!r} cannot be read ({_reason(e)})") from None
+    return out
 
 
 def _read_idx_in(directory: Path, stem: str) -> np.ndarray:
@@ -236,7 +275,8 @@ def load_mnist_rot(path, *, strict: bool = True) -> Dataset:
     two ``.amat`` files, or either ``.amat`` file (its sibling is looked up beside it).
 
     Parsed text is cached beside the source as ``.mnist_rot_cache.npz`` (plain arrays), so
-    later loads take a fraction of a second; the cache is ignored if the source changed.
+    later loads take a fraction of a second; the cache is ignored if the source changed, and
+    is written only by a load that succeeds (a refused load leaves nothing behind).
 
     **Arguments:** `path`; `strict` checks the official row counts (12,000 / 50,000).
 
@@ -272,14 +312,15 @@ def load_mnist_rot(path, *, strict: bool = True) -> Dataset:
         except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as e:
             raise ValueError(f"{path} is not a readable zip file (truncated or corrupt?): {e}") from None
         (x_tr, y_tr), (x_te, y_te) = parsed
-    if cached is None:
-        _write_cache(cache, stamp, x_tr, y_tr, x_te, y_te)
     if strict:
         for member, x, n in zip((MNIST_ROT_TRAIN, MNIST_ROT_TEST), (x_tr, x_te), MNIST_ROT_SIZES):
             if len(x) != n:
                 raise ValueError(f"{path}: {member} has {len(x)} rows; the MNIST-rot file has {n} (truncated?)")
     desc = f"MNIST-rot (Larochelle et al. 2007) from {path}: {len(x_tr)} train / {len(x_te)} test digits"
-    return Dataset("mnist-rot", desc, x_tr, y_tr, x_te, y_te)
+    ds = Dataset("mnist-rot", desc, x_tr, y_tr, x_te, y_te)
+    if cached is None:  # only a load that succeeded leaves a cache behind
+        _write_cache(cache, stamp, x_tr, y_tr, x_te, y_te)
+    return ds
 
 
 def _source_stamp(path: Path) -> str:
@@ -295,7 +336,7 @@ def _read_cache(cache: Path, stamp: str):
             if str(f["stamp"]) != stamp:
                 return None
             return tuple(np.asarray(f[k]) for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error):
         return None
 
 
@@ -316,14 +357,42 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("EQUIJAX_DATA") or Path.home() / ".cache" / "equijax")
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permission bits a plain ``open(path, "w")`` would give: those of the file it
+    replaces, else ``0o666`` less the process umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    mask = _umask()
+    return 0o666 & ~mask
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide: racy with threads)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(file)`` on a temporary file beside `path`, then rename it onto `path`:
-    readers see the old file or the complete new one, never a partial one."""
+    readers see the old file or the complete new one, never a partial one. The file gets the
+    permissions a plain write would give (those of the file it replaces, else ``0o666``
+    less the umask), not the temporary file's ``0o600``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            _chmod(f, tmp, mode)
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -332,6 +401,16 @@ def atomic_write(path, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _chmod(f, name: str, mode: int) -> None:
+    try:
+        os.fchmod(f.fileno(), mode)
+    except (AttributeError, OSError):  # no fchmod (Windows), or a file system without modes
+        try:
+            os.chmod(name, mode)
+        except OSError:
+            pass
 
 
 def sha256_of(path) -> str:
@@ -369,9 +448,11 @@ def download_mnist_rot(
             raise ValueError(f"cached {target} has SHA-256 {digest}, expected {wanted}: delete it and download again")
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
+    mode = _new_file_mode(target)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".mnist_rotation_new.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
+            _chmod(out, tmp, mode)
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     for block in iter(lambda: response.read(1 << 20), b""):
@@ -400,7 +481,7 @@ def download_mnist_rot(
     return target
 
 
-# -- the bundled sample and dataset specs ----------------------------------------------------
+# -- the bundled sample and saved datasets ----------------------------------------------------
 
 
 def load_sample() -> Dataset:
@@ -414,10 +495,17 @@ def load_sample() -> Dataset:
 
 
 def save_dataset(path, dataset: Dataset, *, uint8: bool = True) -> None:
-    """Write `dataset` as a plain ``.npz`` (atomically) that `load_dataset` reads back;
-    ``uint8=True`` stores pixels rounded to 1/255 (4x smaller)."""
+    """Write `dataset` as a plain ``.npz`` (atomically, with the permissions of a plain file
+    write) that `load_dataset` reads back; ``uint8=True`` stores pixels rounded to 1/255
+    (4x smaller).
+
+    **Raises:** `TypeError` if `dataset` is not a `Dataset`; `ValueError` if `path` is empty
+    or a directory.
+    """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"`dataset` must be an equijax Dataset, got {type(dataset).__name__}")
+    if not isinstance(path, (str, os.PathLike)) or not str(path) or Path(path).is_dir():
+        raise ValueError(f"`path` (={path!r}) must name a file to write (not a directory)")
 
     def conv(x):
         return np.round(x * 255.0).astype(np.uint8) if uint8 else x
@@ -457,21 +545,37 @@ def load_dataset(spec: str = "sample", *, cache_dir=None, download: bool = True,
         if not target.exists() and not download:
             raise FileNotFoundError(f"MNIST-rot is not in {cache_dir} and `download` is off")
         return load_mnist_rot(download_mnist_rot(cache_dir))
+    if not spec_s:
+        raise ValueError("`spec` (='') must be 'sample', 'mnist-rot' or a path")
     path = Path(spec_s)
     if not path.exists():
         raise FileNotFoundError(
-            f"dataset `spec`={spec_s!r} is neither 'sample', 'mnist-rot' nor an existing file or directory"
+            f"dataset {spec_s!r} is neither 'sample', 'mnist-rot' nor an existing file or directory"
         )
     if path.suffix in (".zip", ".amat") or (path.is_dir() and (path / MNIST_ROT_TRAIN).exists()):
         return load_mnist_rot(path)
     if path.is_file() and path.suffix == ".npz":
-        with _open_npz(path) as f:
+        with _open_npz(path, "a valid dataset file") as f:
             if "description" in f.files:
-                arrays = {k: np.asarray(f[k]) for k in ("x_train", "y_train", "x_test", "y_test") if k in f.files}
-                if len(arrays) != 4:
-                    raise ValueError(f"{path} lacks some of x_train, y_train, x_test, y_test")
-                name = str(f["name"]) if "name" in f.files else path.stem
-                return Dataset(name, f"{f['description']} (from {path})", **arrays)
+                keys = ("x_train", "y_train", "x_test", "y_test")
+                missing = [k for k in keys if k not in f.files]
+                if missing:
+                    raise ValueError(f"{path} is not a valid dataset file: it lacks {', '.join(missing)}")
+                arrays = dict(zip(keys, _members(f, keys, path)))
+                meta = _members(f, ["description"] + (["name"] if "name" in f.files else []), path)
+                if any(m.shape != () or m.dtype.kind not in "US" for m in meta):
+                    raise ValueError(f"{path} is not a valid dataset file: its name/description are not strings")
+                name = str(meta[1]) if len(meta) > 1 else path.stem
+                try:
+                    return Dataset(name, f"{meta[0]} (from {path})", **arrays)
+                except ValueError as e:
+                    raise ValueError(f"{path} is not a valid dataset file: {e}") from None
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+            if missing:
+                raise ValueError(
+                    f"{path} is not a valid dataset file: it is neither a dataset written by `save_dataset` "
+                    f"(no description) nor keras-layout MNIST (it lacks {', '.join(missing)})"
+                )
     if path.is_dir() or path.suffix == ".npz":
         return build_rotated_mnist(path, seed=seed)
     raise ValueError(f"dataset path {path} is not a .zip/.amat (MNIST-rot), .npz or IDX directory")

@@ -162,6 +162,19 @@ class Representation:
         self._check_element(g)
         return self.matrices([g])[0]
 
+    @property
+    def representation(self):
+        """The map ``g -> rho(g)`` (escnn's attribute name): ``rho.representation(g)`` is
+        ``rho(g)``."""
+        return self.__call__
+
+    @property
+    def attributes(self) -> dict:
+        """escnn's ``attributes``: ``{'frequency': k}`` for the irreps of C_N and SO(2),
+        ``{'frequency': k, 'flip_frequency': j}`` for those of D_N and O(2); empty for other
+        representations."""
+        return {}
+
     def matrices(self, elements: Sequence[GroupElement]) -> np.ndarray:
         """The matrices of many elements at once, shape ``(n, d, d)``."""
         elements = list(elements)
@@ -233,6 +246,12 @@ class IrreducibleRepresentation(Representation):
         name = "irrep_" + ",".join(str(i) for i in id)
         trivial = j == 0 and k == 0
         self._init(group, (id,), np.eye(self.size), name, POINTWISE if trivial else NORM)
+
+    @property
+    def attributes(self) -> dict:
+        if self.group.has_flips:
+            return {"frequency": self.frequency, "flip_frequency": self.j}
+        return {"frequency": self.frequency}
 
     @property
     def type(self) -> str:

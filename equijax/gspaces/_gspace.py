@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import kernels
 from ..group import (
+    ElementList,
     Group,
     GroupElement,
     Inclusion,
@@ -60,8 +61,32 @@ class GSpace:
     def quotient_repr(self, subgroup_id) -> Representation:
         return self.fibergroup.quotient_representation(subgroup_id)
 
-    def testing_elements(self) -> list[GroupElement]:
-        return self.fibergroup.testing_elements()
+    def induced_repr(self, subgroup_id, repr: Representation) -> Representation:
+        """The representation induced from `repr`, a representation of the subgroup
+        `subgroup_id` of the fibre group (escnn's ``gspace.induced_repr``)."""
+        return self.fibergroup.induced_representation(subgroup_id, repr)
+
+    @property
+    def testing_elements(self) -> ElementList:
+        """The fibre group's testing elements (all elements of a finite group, a grid of a
+        continuous one), an iterable property as in escnn: ``for g in gs.testing_elements:``.
+
+        The value is an `equijax.group.ElementList`, a list that can also be called, so the
+        older equijax form ``gs.testing_elements()`` gives the same list.
+        """
+        return ElementList(self.fibergroup.testing_elements())
+
+    def type(self, *representations: Representation):
+        """``nn.FieldType(self, list(representations))`` (escnn's shortcut):
+        ``gs.type(gs.trivial_repr, gs.regular_repr)``.
+
+        **Raises:** as `equijax.nn.FieldType`.
+        """
+        # function-local import: `nn` sits above `gspaces` in the package's layers, so the
+        # module cannot import it at load time (nn imports gspaces)
+        from ..nn import FieldType
+
+        return FieldType(self, list(representations))
 
     def build_intertwiner_basis(self, in_repr: Representation, out_repr: Representation) -> kernels.KernelBasis:
         """The basis of equivariant linear maps (see `equijax.kernels.intertwiner_basis`)."""
@@ -79,7 +104,10 @@ class GSpace2D(GSpace):
 
     - `sg_id`: the subgroup of O(2), ``(axis_angle or None, N or -1)`` (escnn's id; a
       reflection ``(1, theta)`` mirrors along the line at angle theta/2).
-    - `fibergroup`: the group (C_N, D_N, SO(2) or O(2)).
+    - `fibergroup`: the group, as in escnn: C_N for ``(None, N)``, D_N for ``(theta, N)``
+      with N > 1, SO(2) / O(2) for N = -1, and C_2 for the reflection group ``(theta, 1)``
+      (`flip2dOnR2`, ``flipRot2dOnR2(N=1)``), whose element 1 is the reflection and whose
+      irreps are ``irrep(0)`` (trivial) and ``irrep(1)`` (the sign of the reflection).
     - `o2_inclusion`: maps an element of `fibergroup` to O(2).
     - `basespace_action`: the 2-dimensional representation by which the group moves points.
     - `maximum_frequency`: band limit of the continuous groups' band-limited constructions.
@@ -150,13 +178,8 @@ class GSpace2D(GSpace):
         **Returns:** ``(gspace, inclusion, restriction)`` as in `Group.subgroup`.
         """
         sub, inclusion, restriction = self.fibergroup.subgroup(subgroup_id)
-        # composite offset in O(2): the fibre's step-to-radian scale applied to the
-        # subgroup's offset, plus the fibre's own offset
-        _, o1 = inclusion.embedding
-        s2, o2 = self.o2_inclusion.embedding
-        theta = canonical_angle(s2 * o1 + o2) if sub.has_flips else None
-        N = sub.rotation_order
-        return _gspace2d((theta, N), self.maximum_frequency), inclusion, restriction
+        gspace = _gspace2d(_combine_sg_ids(sub, inclusion, self.o2_inclusion), self.maximum_frequency)
+        return gspace, inclusion, restriction
 
     def transform_grid(self, x, g: GroupElement):
         """The signal ``x`` (numpy or jax array ``(..., H, W)``) moved by g:
@@ -204,6 +227,22 @@ class GSpace2D(GSpace):
         return kernels.kernel_basis_on_points(
             self, in_repr, out_repr, points, rings, sigma, maximum_frequency, frequencies_cutoff, basis_filter
         )
+
+
+def _combine_sg_ids(sub: Group, inclusion: Inclusion, o2_inclusion: Inclusion) -> tuple:
+    """The O(2) subgroup id of `sub`, a subgroup of a gspace's fibre group: escnn's
+    ``O2._combine_subgroups``. A subgroup with reflections gets the composite axis angle (the
+    fibre's step-to-radian scale applied to the subgroup's offset, plus the fibre's own
+    offset); the reflection group C_2 has id ``(theta, 1)``."""
+    _, o1, refl1 = inclusion.embedding
+    s2, o2, refl2 = o2_inclusion.embedding
+    if refl2:  # the fibre is the reflection group {e, r_o2 f}: sub is itself or trivial
+        return (o2, 1) if sub.order() == 2 else (None, 1)
+    if refl1:  # sub is the reflection group of r^o1 f in the fibre
+        return (canonical_angle(s2 * o1 + o2), 1)
+    if sub.has_flips:
+        return (canonical_angle(s2 * o1 + o2), sub.rotation_order)
+    return (None, sub.rotation_order)
 
 
 def _gspace_name(group: Group, theta) -> str:
@@ -333,9 +372,10 @@ def rot2dOnR2(N: int = -1, maximum_frequency: int = 6) -> GSpace2D:
 
 
 def flipRot2dOnR2(N: int = -1, maximum_frequency: int = 6, axis: float = math.pi / 2) -> GSpace2D:
-    """Rotations and reflections: D_N (N >= 1; N=1 is the reflection group) or, with
-    ``N=-1``, O(2). Reflections mirror along the line through the origin at angle `axis`
-    (escnn's default pi/2: the vertical axis, x -> -x, a left-right flip of the image).
+    """Rotations and reflections: D_N (N >= 2) or, with ``N=-1``, O(2); ``N=1`` is the
+    reflection group, which is C_2 as in escnn (the same gspace as ``flip2dOnR2(axis)``).
+    Reflections mirror along the line through the origin at angle `axis` (escnn's default
+    pi/2: the vertical axis, x -> -x, a left-right flip of the image).
 
     **Raises:** `ValueError` if `N`, `maximum_frequency` or `axis` is invalid.
     """
@@ -343,7 +383,13 @@ def flipRot2dOnR2(N: int = -1, maximum_frequency: int = 6, axis: float = math.pi
 
 
 def flip2dOnR2(axis: float = math.pi / 2) -> GSpace2D:
-    """Reflections along the line at angle `axis` (default: the vertical axis); the group is D_1."""
+    """Reflections along the line at angle `axis` (default pi/2, the vertical axis: a
+    left-right mirror of the image), escnn's signature. As in escnn the group is C_2
+    (``cyclic_group(2)``): ``element(1)`` is the reflection, ``irrep(0)`` the trivial and
+    ``irrep(1)`` the sign representation; subgroup ids 1 (trivial) and 2 (itself).
+
+    **Raises:** `ValueError` if `axis` is not a finite angle.
+    """
     return _gspace2d((_axis_to_theta(axis), 1), 0)
 
 

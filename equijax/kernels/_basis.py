@@ -30,6 +30,20 @@ class BasisElement(NamedTuple):
 
     `in_irrep_index` / `out_irrep_index` locate the irreps in the representations' irreps
     lists; `solution` numbers the angular solutions of that (irreps, frequency) block.
+
+    A `basis_filter` receives one `BasisElement` per element. It reads as a named tuple
+    (``e.radius``, ``e[0]``) and also as escnn's attribute dict (``e['radius']``,
+    ``'radius' in e``, ``e.get(key)``, ``e.keys()``, ``dict(e)``), so escnn filters such as
+    ``lambda d: d['radius'] < 1.5`` work unchanged. The string keys are the field names and
+    escnn's names for them:
+
+    - ``'radius'``, ``'sigma'``: the ring;
+    - ``'irrep:frequency'`` (also ``'frequency'``): the angular frequency m of the harmonic;
+    - ``'irrep:flip_frequency'`` and ``'j'``: escnn's id ``(int(m > 0), m)`` of that harmonic
+      as an irrep of O(2), and its first entry;
+    - ``'in_irrep'``, ``'out_irrep'``: the irrep ids; ``'in_irrep_idx'``, ``'out_irrep_idx'``
+      (also the field names ``'in_irrep_index'``, ``'out_irrep_index'``): their positions;
+    - ``'solution'``: the field of the same name.
     """
 
     radius: float
@@ -40,6 +54,52 @@ class BasisElement(NamedTuple):
     in_irrep_index: int
     out_irrep_index: int
     solution: int
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            try:
+                get = _BASIS_KEYS[key]
+            except KeyError:
+                raise KeyError(
+                    f"{key!r} is not an attribute of a basis element: expected one of {list(_BASIS_KEYS)}"
+                ) from None
+            return get(self)
+        return tuple.__getitem__(self, key)
+
+    def __contains__(self, key) -> bool:
+        if isinstance(key, str):
+            return key in _BASIS_KEYS
+        return tuple.__contains__(self, key)
+
+    def keys(self) -> list[str]:
+        """escnn's attribute names (with the field names), as for a dict."""
+        return list(_BASIS_KEYS)
+
+    def get(self, key: str, default=None):
+        """``self[key]``, or `default` if `key` is not an attribute name (as ``dict.get``)."""
+        return self[key] if isinstance(key, str) and key in _BASIS_KEYS else default
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, self[k]) for k in _BASIS_KEYS]
+
+
+# escnn's attribute names (escnn.kernels' basis attribute dicts, as `basis_filter` sees them)
+# and the field names -> how to read them from a BasisElement
+_BASIS_KEYS: dict[str, Callable[[BasisElement], Any]] = {
+    "radius": lambda e: e.radius,
+    "sigma": lambda e: e.sigma,
+    "irrep:frequency": lambda e: e.frequency,
+    "frequency": lambda e: e.frequency,
+    "irrep:flip_frequency": lambda e: int(e.frequency > 0),
+    "j": lambda e: (int(e.frequency > 0), e.frequency),
+    "in_irrep": lambda e: e.in_irrep,
+    "out_irrep": lambda e: e.out_irrep,
+    "in_irrep_idx": lambda e: e.in_irrep_index,
+    "out_irrep_idx": lambda e: e.out_irrep_index,
+    "in_irrep_index": lambda e: e.in_irrep_index,
+    "out_irrep_index": lambda e: e.out_irrep_index,
+    "solution": lambda e: e.solution,
+}
 
 
 class KernelBasis:

@@ -3,7 +3,7 @@ Steerable CNNs", NeurIPS 2019), rebuilt from equijax modules.
 
 The network starts D_N- (or C_N-) equivariant and may restrict its symmetry group as it goes
 deeper, as in the paper's CIFAR experiments: ``r=1`` restricts D8 to D4 (C8 to C4) after the
-first stage, ``r=2`` further to the reflection group D1 (the trivial group C1) after the
+first stage, ``r=2`` further to the group of one reflection (the trivial group C1) after the
 second. Each restriction is a `RestrictionModule` followed by a `DisentangleModule`.
 
 Build it with ``model, state = eqx.nn.make_with_state(WideResNet)(key, depth=10, ...)``
@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from .. import gspaces, nn
 from ..nn._module import dense_layer, split_key
+from ._checks import check_bool as _check_bool, check_int as _check_int, check_positive as _check_positive
 
 _FIBERS = ("regular", "quotient", "trivial")
 
@@ -86,6 +87,9 @@ class WideBasic(nn.EquivariantModule):
     **Arguments:** `in_type`, `inner_type` (after `conv1`), `out_type`; `dropout_rate`;
     `stride` (of `conv2` and the shortcut); `sigma`, `F` (the kernel basis' ring width and
     frequency cutoff ``F * pi * radius``); `key`.
+
+    **Raises:** `TypeError` if a type is not a `FieldType`; `ValueError` if the types have
+    different gspaces, or `stride`, `dropout_rate`, `sigma`, `F` are out of range.
     """
 
     bn1: nn.InnerBatchNorm
@@ -109,6 +113,13 @@ class WideBasic(nn.EquivariantModule):
         *,
         key,
     ):
+        for name, t in (("in_type", in_type), ("inner_type", inner_type), ("out_type", out_type)):
+            if not isinstance(t, nn.FieldType):
+                raise TypeError(f"`{name}` must be a FieldType, got {type(t).__name__}")
+            if t.gspace != in_type.gspace:
+                raise ValueError(f"`{name}` ({t}) must be of the gspace of `in_type` ({in_type.gspace})")
+        stride = _check_int("stride", stride, 1)
+        _check_block_numbers(dropout_rate, sigma, F)
         k1, k2, k3 = split_key(key, 3)
         ks = _kernel_size(in_type.gspace)
         self.in_type, self.out_type = in_type, out_type
@@ -159,16 +170,12 @@ class _ExportedBlock(eqx.Module):
         return h + (x if self.shortcut is None else self.shortcut(x_n))
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` (={value!r}) must be an integer >= {minimum}")
-    return int(value)
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` (={value!r}) must be a bool")
-    return value
+def _check_block_numbers(dropout_rate, sigma, F) -> None:
+    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, numbers.Real) or not 0 <= dropout_rate < 1:
+        raise ValueError(f"`dropout_rate` (={dropout_rate!r}) must be in [0, 1)")
+    _check_positive("sigma", sigma)
+    if F is not None:
+        _check_positive("F", F)
 
 
 class WideResNet(nn.EquivariantModule):
@@ -196,9 +203,10 @@ class WideResNet(nn.EquivariantModule):
       in training mode if positive).
     - `num_classes`.
     - `N`: the number of rotations of the first group.
-    - `r`: restriction level. ``r < 0``: keep D_N/C_N throughout; ``r = 0``: restrict to D1/C1
-      before the first layer; ``r >= 1``: restrict to D4/C4 after stage 1 (N must be a
-      multiple of 4); ``r >= 2``: also to D1/C1 after stage 2.
+    - `r`: restriction level. ``r < 0``: keep D_N/C_N throughout; ``r = 0``: restrict to
+      the reflection group (subgroup ``(0, 1)``) or C1 before the first layer; ``r >= 1``:
+      restrict to D4/C4 after stage 1 (N must be a multiple of 4); ``r >= 2``: also to the
+      reflection group or C1 after stage 2.
     - `f`: flips: D_N if True, C_N otherwise.
     - `main_fiber`, `inner_fiber`: ``"regular"``, ``"quotient"`` or ``"trivial"`` fields
       between blocks and inside blocks.
@@ -263,12 +271,7 @@ class WideResNet(nn.EquivariantModule):
             raise ValueError(
                 f"`r` (={r}) >= 1 restricts to 4 rotations after the first stage: `N` (={N}) must be a multiple of 4"
             )
-        if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, numbers.Real) or not 0 <= dropout_rate < 1:
-            raise ValueError(f"`dropout_rate` (={dropout_rate!r}) must be in [0, 1)")
-        if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma > 0:
-            raise ValueError(f"`sigma` (={sigma!r}) must be a positive number")
-        if F is not None and (isinstance(F, bool) or not isinstance(F, numbers.Real) or not F > 0):
-            raise ValueError(f"`F` (={F!r}) must be a positive number or None")
+        _check_block_numbers(dropout_rate, sigma, F)
 
         keys = iter(split_key(key, 3 * n + 3))
         stages = [16, 16 * k, 32 * k, 64 * k]

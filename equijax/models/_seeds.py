@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from .. import gspaces, nn
 from ..group import Group
 from ..nn._module import dense_layer, split_key
+from ._checks import check_bool, check_int, check_positive
 
 
 def _dense(layer: eqx.nn.Linear, x: jnp.ndarray) -> jnp.ndarray:
@@ -51,6 +52,9 @@ class C8SteerableCNN(nn.EquivariantModule):
 
     **Arguments:** `key`; `n_classes`; `N` (the rotation order, 8 for C8); `width`
     (multiplies every number of fields); `reflections` (D_N instead of C_N).
+
+    **Raises:** `ValueError` if `n_classes` or `N` is not a positive integer or `width` not a
+    positive number; `TypeError` if `reflections` is not a bool.
     """
 
     blocks: nn.SequentialModule
@@ -61,6 +65,8 @@ class C8SteerableCNN(nn.EquivariantModule):
     input_type: nn.FieldType = eqx.field(static=True)
 
     def __init__(self, key, n_classes: int = 10, N: int = 8, width: float = 1.0, reflections: bool = False):
+        n_classes, N = check_int("n_classes", n_classes, 1), check_int("N", N, 1)
+        width, reflections = check_positive("width", width), check_bool("reflections", reflections)
         keys = split_key(key, 8)
         r2_act = gspaces.flipRot2dOnR2(N=N) if reflections else gspaces.rot2dOnR2(N=N)
         in_type = nn.FieldType(r2_act, [r2_act.trivial_repr])
@@ -180,7 +186,11 @@ class C4CNN(_GroupCNN):
     regular C4 fields, then 16, 32, 64, 128 fields; 3x3 kernels with bias, ReLU, and 3x3
     stride-2 max pooling after each; max over space and group; a linear head.
     `batch_norm=True` adds `InnerBatchNorm` after every convolution; `width` multiplies the
-    numbers of fields; `N` changes the rotation order; `reflections` uses D_N."""
+    numbers of fields; `N` changes the rotation order; `reflections` uses D_N.
+
+    **Raises:** `ValueError` if `n_classes` or `N` is not a positive integer or `width` not a
+    positive number; `TypeError` if `batch_norm` or `reflections` is not a bool.
+    """
 
     def __init__(
         self,
@@ -191,6 +201,9 @@ class C4CNN(_GroupCNN):
         N: int = 4,
         reflections: bool = False,
     ):
+        n_classes, N = check_int("n_classes", n_classes, 1), check_int("N", N, 1)
+        width, reflections = check_positive("width", width), check_bool("reflections", reflections)
+        batch_norm = check_bool("batch_norm", batch_norm)
         channels = [max(1, round(c * width)) for c in (8, 16, 32, 64, 128)]
         gspace = gspaces.flipRot2dOnR2(N=N) if reflections else gspaces.rot2dOnR2(N=N)
         self._build(gspace, channels, batch_norm, n_classes, key)
@@ -199,8 +212,14 @@ class C4CNN(_GroupCNN):
 class CNN(_GroupCNN):
     """The conventional CNN baseline with C4CNN's layout and about as many parameters:
     16, 32, 64, 128, 256 channels (twice the C4 fields: a regular C4 field has 4 channels
-    and its filters 4x fewer free parameters)."""
+    and its filters 4x fewer free parameters).
+
+    **Raises:** `ValueError` if `n_classes` is not a positive integer or `width` not a
+    positive number; `TypeError` if `batch_norm` is not a bool.
+    """
 
     def __init__(self, key, n_classes: int = 10, batch_norm: bool = False, width: float = 1.0):
+        n_classes, width = check_int("n_classes", n_classes, 1), check_positive("width", width)
+        batch_norm = check_bool("batch_norm", batch_norm)
         channels = [max(1, round(c * width)) for c in (16, 32, 64, 128, 256)]
         self._build(gspaces.trivialOnR2(), channels, batch_norm, n_classes, key)

@@ -42,7 +42,7 @@ from ._gated import (
 )
 from ._geometric_tensor import GeometricTensor as GeometricTensor, tensor_directsum as tensor_directsum
 from ._linear import Linear as Linear
-from ._module import EquivariantModule as EquivariantModule
+from ._module import EquivariantModule as EquivariantModule, FieldTypeMismatchError as FieldTypeMismatchError
 from ._nonlinearities import (
     ELU as ELU,
     LeakyReLU as LeakyReLU,
@@ -84,6 +84,7 @@ __all__ = [
     "FieldDropout",
     "FieldNorm",
     "FieldType",
+    "FieldTypeMismatchError",
     "FourierELU",
     "FourierPointwise",
     "GNormBatchNorm",

@@ -20,7 +20,7 @@ from jax import lax
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input
+from ._module import STATE_HINT, EquivariantModule, check_input, param_dtype
 from ._nonlinearities import check_pointwise
 
 
@@ -70,6 +70,51 @@ class _Segments:
         return jnp.concatenate([s, jnp.zeros(1, s.dtype)])[jnp.asarray(self.index)]
 
 
+class _NoState:
+    def __repr__(self):
+        return "<no state>"
+
+
+_NO_STATE = _NoState()
+
+
+def _bound_axis_names() -> list | None:
+    """The named axes bound where this is traced (``jax.vmap(..., axis_name=...)``, shard
+    maps), outermost first; None when JAX does not say (the query is not public API)."""
+    try:
+        from jax._src import core as _core
+
+        return list(_core.unsafe_get_axis_names())
+    except Exception:  # pragma: no cover - depends on JAX internals
+        return None
+
+
+def _no_batch_message(module, axis_name) -> str:
+    """Why a batch norm in training mode found nothing to reduce over, and what to write."""
+    name = type(module).__name__
+    bound = _bound_axis_names()
+    where = (
+        "" if bound is None else (f" (bound here: {', '.join(map(repr, bound))})" if bound else " (none is bound here)")
+    )
+    if axis_name is None:
+        hint = (
+            f"; this call is inside a named map: build it with axis_name={bound[-1]!r}"
+            if bound
+            else "; or build it with `axis_name=` and call it under jax.vmap(..., axis_name=...)"
+        )
+        return (
+            f"{name} in training mode needs a batch: `x` has no leading batch axes and the batch norm was built "
+            f"with axis_name=None{hint} (or give `x` leading batch axes, or use inference mode)"
+        )
+    return (
+        f"{name} in training mode needs a batch: `x` has no leading batch axes and the batch norm was built with "
+        f"axis_name={axis_name!r}, but that axis is not bound{where}: call it under "
+        f"jax.vmap(..., axis_name={axis_name!r})"
+        + (f" or build it with axis_name={bound[-1]!r}" if bound else "")
+        + " (or give `x` leading batch axes)"
+    )
+
+
 def _batch_mean(v: jnp.ndarray, batch_axes: tuple[int, ...], axis_name):
     """Mean over `batch_axes` and, if bound, over the named axis.
 
@@ -104,7 +149,7 @@ class _SegmentBatchNorm(EquivariantModule):
         self.in_type = self.out_type = in_type
         self.eps, self.momentum, self.affine, self.axis_name = float(eps), float(momentum), affine, axis_name
         self.inference = False
-        dtype = np.dtype(jnp.result_type(float) if dtype is None else dtype)
+        dtype = param_dtype(dtype)
         n_mean, n_var, n_bias = self._mean_segments.shape[1], self._var_segments.shape[1], self._bias_map.shape[1]
         self.weight = jax.device_put(np.ones(n_var, dtype)) if affine else None
         self.bias = jax.device_put(np.zeros(n_bias, dtype)) if affine and n_bias else None
@@ -131,20 +176,64 @@ class _SegmentBatchNorm(EquivariantModule):
         variance (default: the segment's channels)."""
         return self._var_segments.sum(0)
 
+    def _running_stats(self, state) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """``(running_mean, running_var)`` of this module in `state`, after checking that
+        `state` is an `eqx.nn.State` holding them (not another model's).
+
+        **Raises:** `TypeError` if `state` is not an `eqx.nn.State`; `ValueError` if it does
+        not hold this module's statistics (with the shapes this module needs).
+        """
+        name = type(self).__name__
+        if state is _NO_STATE:
+            raise ValueError(
+                f"{name} keeps state (running statistics) but was called without it: call it, and any model "
+                f"holding it, as `y, state = model(x, state)`, with {STATE_HINT}"
+            )
+        if not isinstance(state, eqx.nn.State):
+            short = (
+                state is None
+                or isinstance(state, (str, numbers.Number))
+                or (isinstance(state, (dict, tuple, list)) and not state)
+            )
+            got = f"={state!r}" if short else f"a {type(state).__name__}"
+            raise TypeError(
+                f"`state` ({got}) must be an `eqx.nn.State` holding the running statistics of {name}: {STATE_HINT}"
+            )
+        try:
+            stats = state.get(self.state_index)
+        except KeyError:
+            raise ValueError(
+                f"`state` does not hold the running statistics of this {name}: it was made for another model "
+                f"(or this module was built after it); pass {STATE_HINT}"
+            ) from None
+        expected = ((self._mean_segments.shape[1],), (self._var_segments.shape[1],))
+        shapes = tuple(tuple(getattr(v, "shape", ())) for v in stats) if isinstance(stats, (tuple, list)) else None
+        if shapes != expected:
+            held = "something else" if shapes is None else f"statistics of shapes {shapes[0]} and {shapes[1]}"
+            raise ValueError(
+                f"`state` holds, at this {name}'s index, {held}, where {name} keeps (mean, variance) of shapes "
+                f"{expected[0]} and {expected[1]}: it was made for another model; pass {STATE_HINT}"
+            )
+        return stats
+
     # Subclasses define, in their normalisation basis (`_to_basis` / `_from_basis`):
     # `_mean_segments` (C, Sm): channels sharing a mean (rows of zeros: not centred);
     # `_var_segments` (C, Sv): channels sharing a variance (and an affine scale);
     # `_bias_map` (C, n_bias): where the affine shifts go.
-    def __call__(self, x: GeometricTensor, state: eqx.nn.State, *, key=None, inference: bool | None = None):
-        """**Arguments:** `x` (a `GeometricTensor` of `in_type`), `state`; `inference`
-        overrides the module's mode (running statistics, state unchanged).
+    def __call__(self, x: GeometricTensor, state: eqx.nn.State = _NO_STATE, *, key=None, inference: bool | None = None):
+        """**Arguments:** `x` (a `GeometricTensor` of `in_type`), `state` (the `eqx.nn.State`
+        from ``eqx.nn.make_with_state``); `inference` overrides the module's mode (running
+        statistics, state unchanged).
 
         **Returns:** ``(y, new_state)``.
 
-        **Raises:** `ValueError` in training mode if there is no batch to reduce over.
+        **Raises:** `ValueError` without `state`, for the state of another model, or in training
+        mode if there is no batch to reduce over (no leading batch axes and `axis_name` not
+        bound); `TypeError` if `state` is not an `eqx.nn.State`.
         """
         del key
         check_input(self, x)
+        running_mean, running_var = self._running_stats(state)
         if inference is None:
             inference = self.inference
         # statistics in at least float32 (mixed precision: bfloat16 in, bfloat16 out)
@@ -152,7 +241,6 @@ class _SegmentBatchNorm(EquivariantModule):
         ax = t.ndim + self.in_type.channel_axis
         spatial_axes = tuple(range(ax + 1, t.ndim))
         Mm, Mv = _Segments(self._mean_segments), _Segments(self._var_segments)
-        running_mean, running_var = state.get(self.state_index)
         if inference:
             mean_seg, var_seg = running_mean.astype(t.dtype), running_var.astype(t.dtype)
         else:
@@ -161,10 +249,7 @@ class _SegmentBatchNorm(EquivariantModule):
             chan_mean, named = _batch_mean(chan_mean, tuple(range(ax)), self.axis_name)
             chan_sq, _ = _batch_mean(chan_sq, tuple(range(ax)), self.axis_name)
             if not ax and named is None:
-                raise ValueError(
-                    f"{type(self).__name__} in training mode needs a batch: give `x` leading batch axes, or set "
-                    "`axis_name` and call it under jax.vmap(..., axis_name=...)"
-                )
+                raise ValueError(_no_batch_message(self, self.axis_name))
             mean_seg = Mm.reduce(chan_mean) / jnp.asarray(np.maximum(Mm.counts, 1.0), t.dtype)
             m = Mm.expand(mean_seg)
             chan_var = chan_sq - 2 * m * chan_mean + m * m
@@ -191,7 +276,7 @@ class _SegmentBatchNorm(EquivariantModule):
     def frozen_affine(self, state: eqx.nn.State) -> tuple[jnp.ndarray, jnp.ndarray]:
         """``(A, c)``: in inference mode the module computes ``A x + c`` along the channel
         axis (``A`` is ``(C, C)``, ``c`` is ``(C,)``, in the type's channel basis)."""
-        running_mean, running_var = state.get(self.state_index)
+        running_mean, running_var = self._running_stats(state)
         dt = running_var.dtype
         Mm, Mv = jnp.asarray(self._mean_segments, dt), jnp.asarray(self._var_segments, dt)
         scale = 1.0 / jnp.sqrt(Mv @ running_var + self.eps)

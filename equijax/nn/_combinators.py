@@ -20,7 +20,7 @@ from ..group import Representation, decompose
 from ..group._decompose import quadrature_elements
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, array_function, check_input
+from ._module import EquivariantModule, array_function, check_input, default_key, stateful_call_error
 from ._structure import _MISSING, _state_is_optional, _takes
 
 # -- helpers -------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ def _apply(module, args, state, key, inference):
         if state is _MISSING:
             if _state_is_optional(module):
                 return module(*args, **kwargs), state
-            raise ValueError(f"{type(module).__name__} keeps state: call the container as module(x, state)")
+            raise stateful_call_error(module, "container")
         return module(*args, state, **kwargs)
     return module(*args, **kwargs), state
 
@@ -116,15 +116,16 @@ class RestrictionModule(EquivariantModule):
         return GeometricTensor(x.tensor, self.out_type)
 
     def check_equivariance(
-        self, *, key, atol: float = 1e-5, rtol: float = 1e-5, elements=None, input_size=None, batch: int = 2, state=None
-    ):
+        self, atol: float = 1e-5, rtol: float = 1e-5, *, key=None, elements=None, input_size=None, batch: int = 2,
+        state=None,
+    ):  # fmt: skip
         """Check ``f(h x) = h f(x)`` for the subgroup's elements h (default: those moving the
         pixel grid onto itself), h acting on the input as the parent group's element."""
         from ..testing import grid_exact_elements, random_input
 
         del state
         _, inclusion, _ = self.in_type.fibergroup.subgroup(self.id)
-        x = random_input(self.in_type, key=key, batch=batch, size=input_size or self._testing_input_size())
+        x = random_input(self.in_type, key=default_key(key), batch=batch, size=input_size or self._testing_input_size())
         if elements is None:
             square = self.in_type.gspace.dimensionality == 0 or x.shape[-1] == x.shape[-2]
             elements = grid_exact_elements(self.out_type.gspace, square=square)
@@ -411,13 +412,14 @@ class BranchingModule(EquivariantModule):
         return {lab: tuple(shape[:ax] + [t.size] + shape[ax + 1 :]) for lab, t, _ in self.branches}
 
     def check_equivariance(
-        self, *, key, atol: float = 1e-5, rtol: float = 1e-5, elements=None, input_size=None, batch: int = 2, state=None
-    ):
+        self, atol: float = 1e-5, rtol: float = 1e-5, *, key=None, elements=None, input_size=None, batch: int = 2,
+        state=None,
+    ):  # fmt: skip
         """Check each branch: ``f(g x)[label] = g f(x)[label]``."""
         from ..testing import assert_equivariant, random_input
 
         del state
-        x = random_input(self.in_type, key=key, batch=batch, size=input_size or self._testing_input_size())
+        x = random_input(self.in_type, key=default_key(key), batch=batch, size=input_size or self._testing_input_size())
         out = []
         for lab, _, _ in self.branches:
             out += assert_equivariant(lambda t, lab=lab: self(t)[lab], x, elements=elements, atol=atol, rtol=rtol)
@@ -540,8 +542,9 @@ class MergeModule(EquivariantModule):
         return tuple(jax.eval_shape(run, xs).shape)
 
     def check_equivariance(
-        self, *, key, atol: float = 1e-5, rtol: float = 1e-5, elements=None, input_size=None, batch: int = 2, state=None
-    ):
+        self, atol: float = 1e-5, rtol: float = 1e-5, *, key=None, elements=None, input_size=None, batch: int = 2,
+        state=None,
+    ):  # fmt: skip
         """Check ``f(g x) = g f(x)`` on random inputs for every label."""
         from ..testing import assert_equivariant, random_input
 
@@ -550,7 +553,7 @@ class MergeModule(EquivariantModule):
         for _, t in self.in_types[1:]:
             whole = whole + t
         sizes = np.cumsum([0] + [len(t) for _, t in self.in_types])
-        x = random_input(whole, key=key, batch=batch, size=input_size or self._testing_input_size())
+        x = random_input(whole, key=default_key(key), batch=batch, size=input_size or self._testing_input_size())
 
         def fn(t):
             parts = t.split(list(sizes))

@@ -17,9 +17,17 @@ from ..gspaces import GSpace2D
 from ..kernels import BasisElement
 from ._conv_kernels import conv2d
 from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
-from ._field_type import FieldType
+from ._field_type import FieldType, describe_gspace
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input, compute_dtype, equinox_shell, init_parameters
+from ._module import (
+    EquivariantModule,
+    check_input,
+    compute_dtype,
+    equinox_shell,
+    init_parameters,
+    param_dtype,
+    resolve_bias,
+)
 
 _PADDING_MODES = {"zeros": "ZEROS", "reflect": "REFLECT", "replicate": "REPLICATE", "circular": "CIRCULAR"}
 _JNP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -45,8 +53,19 @@ def _check_types(in_type, out_type) -> None:
             raise ValueError(f"`{name}` must live on a 2D gspace (R^2), got {t.gspace.name}")
     if in_type.gspace != out_type.gspace:
         raise ValueError(
-            f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}"
+            f"`in_type` and `out_type` live on different gspaces: {describe_gspace(in_type.gspace)} and "
+            f"{describe_gspace(out_type.gspace)}"
         )
+
+
+def _check_escnn_only(maximum_offset, recompute) -> None:
+    """escnn's `maximum_offset` and `recompute`: validated, without effect (see the docstring)."""
+    if maximum_offset is not None and (
+        not isinstance(maximum_offset, numbers.Integral) or isinstance(maximum_offset, bool) or maximum_offset < 0
+    ):
+        raise ValueError(f"`maximum_offset` (={maximum_offset!r}) must be None or a non-negative integer")
+    if not isinstance(recompute, (bool, np.bool_)):
+        raise TypeError(f"`recompute` (={recompute!r}) must be a bool")
 
 
 def _basis_args(rings, sigma, frequencies_cutoff, basis_filter):
@@ -101,10 +120,13 @@ class _R2ConvBase(EquivariantModule):
     basis_args: tuple = eqx.field(static=True)
 
     def _setup(
-        self, in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
-        frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
+        self, in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, use_bias, sigma,
+        frequencies_cutoff, rings, maximum_offset, recompute, basis_filter, initialize, dtype, key,
     ) -> None:  # fmt: skip
         _check_types(in_type, out_type)
+        use_bias = resolve_bias(bias, use_bias)
+        _check_escnn_only(maximum_offset, recompute)
+        dtype = param_dtype(dtype)
         if not isinstance(kernel_size, numbers.Integral) or isinstance(kernel_size, bool) or kernel_size < 1:
             raise ValueError(f"`kernel_size` (={kernel_size!r}) must be a positive integer")
         self.kernel_size = int(kernel_size)
@@ -113,8 +135,6 @@ class _R2ConvBase(EquivariantModule):
         if not isinstance(dilation, numbers.Integral) or isinstance(dilation, bool) or dilation < 1:
             raise ValueError(f"`dilation` (={dilation!r}) must be a positive integer")
         self.dilation = int(dilation)
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"`use_bias` (={use_bias!r}) must be a bool")
         if basis_filter is not None and not callable(basis_filter):
             raise ValueError(f"`basis_filter` (={basis_filter!r}) must be None or a callable taking a BasisElement")
         split_groups(in_type, out_type, groups)
@@ -151,6 +171,21 @@ class _R2ConvBase(EquivariantModule):
         return F, b
 
     @property
+    def filter(self) -> jnp.ndarray:
+        """The expanded filter ``(C_out, C_in // groups, k, k)`` (escnn's ``conv.filter``).
+
+        Computed from `weights` on each access (equijax keeps no cached copy, so it is
+        the same in training and inference mode, and differentiable).
+        """
+        return self.expand_parameters()[0]
+
+    @property
+    def expanded_bias(self) -> jnp.ndarray | None:
+        """The expanded bias ``(C_out,)`` (escnn's ``conv.expanded_bias``), or None without a
+        bias. Computed from `bias` on each access."""
+        return self.expand_parameters()[1]
+
+    @property
     def num_parameters(self) -> int:
         return self.weights.size + (0 if self.bias is None else self.bias.size)
 
@@ -162,21 +197,38 @@ class R2Conv(_R2ConvBase):
     input and output representations (see `equijax.kernels.kernel_basis_on_grid`); the bias
     acts only on trivial components. Inputs may have any number of leading batch axes.
 
+    The positional order is escnn's, ``R2Conv(in_type, out_type, kernel_size, padding,
+    stride, dilation, padding_mode, groups, bias, sigma, frequencies_cutoff, rings,
+    maximum_offset, recompute, basis_filter, initialize)``, so escnn calls port unchanged
+    (``nn.R2Conv(a, b, 3, 1, 1, 1, 'circular', key=key)``); `use_bias`, `dtype` and `key` are
+    keyword only.
+
     **Arguments:**
 
     - `in_type`, `out_type`: the `FieldType`s (same 2D gspace).
     - `kernel_size`: odd k for exact equivariance (even sizes warn).
     - `padding`: int or (pad_h, pad_w); `stride`: int or pair; `dilation`: int.
-    - `groups`: split the fields into `groups` identical chunks connected block-wise.
-    - `use_bias`: learn a bias on the trivial components.
     - `padding_mode`: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+    - `groups`: split the fields into `groups` identical chunks connected block-wise.
+    - `bias` (escnn's name) or `use_bias` (Equinox's): learn a bias on the trivial
+      components (default True). Give either; both is allowed if they agree.
     - `sigma`, `frequencies_cutoff`, `rings`, `basis_filter`: kernel-basis options (escnn's
       defaults when ``None``).
+    - `maximum_offset`, `recompute`: escnn's arguments, accepted (and checked: None or an
+      integer >= 0, a bool) so escnn calls port unchanged, without effect: escnn itself no
+      longer uses `maximum_offset` (the band limit comes from `frequencies_cutoff`), and
+      equijax's bases are computed deterministically and cached in memory, so there is
+      nothing to recompute.
     - `initialize`: generalised He init (escnn's variances) if True, zeros otherwise.
-    - `dtype`: parameter dtype (default: JAX's default float).
+    - `dtype`: parameter dtype, a floating dtype or its name (default: JAX's default float).
     - `key`: a PRNG key (keyword only).
 
-    **Raises:** `TypeError`/`ValueError` naming the bad argument.
+    **Attributes:** `weights` and `bias` (the learned coefficients, `bias` None without a
+    bias); `filter` and `expanded_bias`, the expanded filter ``(C_out, C_in // groups, k, k)``
+    and bias ``(C_out,)`` (escnn's names; computed on access, see `expand_parameters`).
+
+    **Raises:** `TypeError`/`ValueError` naming the bad argument; at call time, `ValueError`
+    if the input (padded) is smaller than the (dilated) kernel.
     """
 
     padding_mode: str = eqx.field(static=True)
@@ -189,24 +241,33 @@ class R2Conv(_R2ConvBase):
         padding: int | tuple[int, int] = 0,
         stride: int | tuple[int, int] = 1,
         dilation: int = 1,
-        groups: int = 1,
-        use_bias: bool = True,
         padding_mode: str = "zeros",
+        groups: int = 1,
+        bias: bool | None = None,
         sigma: float | Sequence[float] | None = None,
         frequencies_cutoff: float | Callable[[float], float] | None = None,
         rings: Sequence[float] | None = None,
+        maximum_offset: int | None = None,
+        recompute: bool = False,
         basis_filter: Callable[[BasisElement], bool] | None = None,
         initialize: bool = True,
-        dtype=None,
         *,
+        use_bias: bool | None = None,
+        dtype=None,
         key: jax.Array,
     ):
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"`padding_mode` (={padding_mode!r}) must be one of {sorted(_PADDING_MODES)}")
+        if not isinstance(padding_mode, str) or padding_mode not in _PADDING_MODES:
+            hint = (
+                " (the positional order is escnn's: in_type, out_type, kernel_size, padding, stride, dilation, "
+                "padding_mode, groups, bias, ...; pass `groups=` by keyword)"
+                if isinstance(padding_mode, numbers.Integral)
+                else ""
+            )
+            raise ValueError(f"`padding_mode` (={padding_mode!r}) must be one of {sorted(_PADDING_MODES)}{hint}")
         self.padding_mode = padding_mode
         self._setup(
-            in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
-            frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
+            in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, use_bias, sigma,
+            frequencies_cutoff, rings, maximum_offset, recompute, basis_filter, initialize, dtype, key,
         )  # fmt: skip
 
     def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
@@ -216,8 +277,23 @@ class R2Conv(_R2ConvBase):
         """
         del key
         check_input(self, x)
+        self._check_spatial_size(x)
         F, b = self.expand_parameters()
         return GeometricTensor(self._conv(x.tensor, F, b), self.out_type)
+
+    def _check_spatial_size(self, x: GeometricTensor) -> None:
+        """Refuse an input that the (dilated) kernel does not fit once padded (shapes are
+        static: this runs at trace time)."""
+        H, W = x.shape[-2:]
+        k_eff = self.dilation * (self.kernel_size - 1) + 1
+        (ph, pw) = self.padding
+        if H + 2 * ph < k_eff or W + 2 * pw < k_eff:
+            extent = "" if self.dilation == 1 else f" with dilation={self.dilation} (extent {k_eff})"
+            raise ValueError(
+                f"`x` has spatial size {H}x{W}, smaller than the kernel: kernel_size={self.kernel_size}{extent} "
+                f"with padding={self.padding} needs at least {max(k_eff - 2 * ph, 1)}x{max(k_eff - 2 * pw, 1)} "
+                f"(H + 2*padding >= dilation*(kernel_size-1) + 1); pad the input or use more `padding`"
+            )
 
     def _conv(self, t, F, b):
         t, batch = _flatten_batch(t)
@@ -265,9 +341,15 @@ class R2ConvTransposed(_R2ConvBase):
     """The transposed steerable convolution (escnn's ``R2ConvTransposed``): a strided
     "deconvolution" upsampling fields on the plane, equivariant for ``output_padding=0``.
 
-    Arguments as `R2Conv`, plus `output_padding` (extra rows/columns on the bottom/right);
-    padding is zeros. The filter ``(C_out, C_in // groups, k, k)`` is a combination of the
-    equivariant basis from `in_type` to `out_type`.
+    Arguments as `R2Conv` (escnn's positional order: ``in_type, out_type, kernel_size,
+    padding, output_padding, stride, dilation, groups, bias, sigma, frequencies_cutoff,
+    rings, maximum_offset, recompute, basis_filter, initialize``; `use_bias`, `dtype`, `key`
+    keyword only), with `output_padding` (extra rows/columns on the bottom/right, smaller
+    than the stride) and no `padding_mode` (padding is zeros). The filter
+    ``(C_out, C_in // groups, k, k)`` is a combination of the equivariant basis from
+    `in_type` to `out_type`; `filter` and `expanded_bias` give it and the bias expanded.
+
+    **Raises:** as `R2Conv`; at call time, `ValueError` if the output would be empty.
     """
 
     output_padding: tuple[int, int] = eqx.field(static=True)
@@ -282,26 +364,46 @@ class R2ConvTransposed(_R2ConvBase):
         stride: int | tuple[int, int] = 1,
         dilation: int = 1,
         groups: int = 1,
-        use_bias: bool = True,
+        bias: bool | None = None,
         sigma: float | Sequence[float] | None = None,
         frequencies_cutoff: float | Callable[[float], float] | None = None,
         rings: Sequence[float] | None = None,
+        maximum_offset: int | None = None,
+        recompute: bool = False,
         basis_filter: Callable[[BasisElement], bool] | None = None,
         initialize: bool = True,
-        dtype=None,
         *,
+        use_bias: bool | None = None,
+        dtype=None,
         key: jax.Array,
     ):
         self.output_padding = _pair("output_padding", output_padding, 0)
         self._setup(
-            in_type, out_type, kernel_size, padding, stride, dilation, groups, use_bias, sigma,
-            frequencies_cutoff, rings, basis_filter, initialize, dtype, key,
+            in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, use_bias, sigma,
+            frequencies_cutoff, rings, maximum_offset, recompute, basis_filter, initialize, dtype, key,
         )  # fmt: skip
         for a, s in zip(self.output_padding, self.stride):
             if a >= s:
                 raise ValueError(
                     f"`output_padding` (={output_padding!r}) must be smaller than the stride {self.stride}"
                 )
+
+    def _check_spatial_size(self, x: GeometricTensor) -> None:
+        """Refuse an input whose output would be empty (padding larger than the kernel
+        covers)."""
+        H, W = x.shape[-2:]
+        span = self.dilation * (self.kernel_size - 1)
+        out = [
+            (n - 1) * s - 2 * p + span + a + 1
+            for n, s, p, a in zip((H, W), self.stride, self.padding, self.output_padding)
+        ]
+        if min(out) < 1:
+            raise ValueError(
+                f"`x` has spatial size {H}x{W}, too small for kernel_size={self.kernel_size}, "
+                f"dilation={self.dilation}, stride={self.stride} and padding={self.padding}: the output would be "
+                f"{out[0]}x{out[1]} ((H-1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1); "
+                f"use a larger input or less `padding`"
+            )
 
     def _padding_transpose(self) -> tuple[tuple[int, int], tuple[int, int]]:
         span = self.dilation * (self.kernel_size - 1)
@@ -315,6 +417,7 @@ class R2ConvTransposed(_R2ConvBase):
         """
         del key
         check_input(self, x)
+        self._check_spatial_size(x)
         F, b = self.expand_parameters()
         t, batch = _flatten_batch(x.tensor)
         dtype = compute_dtype(t.dtype, F.dtype)

@@ -64,9 +64,10 @@ class _Dropout(EquivariantModule):
         """The inference-mode map: the identity."""
         return eqx.nn.Identity()
 
-    def check_equivariance(self, *, key, **kwargs):
-        """Checks the inference-mode module (dropout in training mode is random)."""
-        return EquivariantModule.check_equivariance(self.eval(), key=key, **kwargs)
+    def check_equivariance(self, atol: float = 1e-5, rtol: float = 1e-5, **kwargs):
+        """Checks the inference-mode module (dropout in training mode is random); arguments
+        as `EquivariantModule.check_equivariance`."""
+        return EquivariantModule.check_equivariance(self.eval(), atol, rtol, **kwargs)
 
 
 class FieldDropout(_Dropout):

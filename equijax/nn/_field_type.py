@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..group import GroupElement, Representation, directsum
+from ..group import ElementList, GroupElement, Representation, directsum
 from ..gspaces import GSpace, GSpace2D
 
 
@@ -42,8 +42,8 @@ class FieldType:
                 raise TypeError(f"`representations` contains {r!r}, which is not a Representation")
             if r.group != gspace.fibergroup:
                 raise ValueError(
-                    f"`representations` contains {r!r}, a representation of {r.group.name}, "
-                    f"but the gspace's group is {gspace.fibergroup.name}"
+                    f"`representations` contains {r!r}, a representation of {describe_group(r.group)}, "
+                    f"but the gspace's group is {describe_group(gspace.fibergroup)}"
                 )
         d = self.__dict__
         d["gspace"] = gspace
@@ -114,15 +114,70 @@ class FieldType:
     def irreps(self) -> tuple:
         return tuple(i for r in self.representations for i in r.irreps)
 
-    def testing_elements(self) -> list[GroupElement]:
-        return self.gspace.testing_elements()
+    @property
+    def testing_elements(self) -> ElementList:
+        """The gspace's testing elements (escnn's ``field_type.testing_elements``): iterate
+        it, ``for g in ftype.testing_elements:``. A list; calling it,
+        ``ftype.testing_elements()``, gives the same list (the older equijax form)."""
+        return ElementList(testing_elements_of(self.gspace))
+
+    # -- escnn's conveniences ------------------------------------------------------------
+    def fields_names(self) -> list[str]:
+        """The name of each field's representation, in order."""
+        return [r.name for r in self.representations]
+
+    @property
+    def uniform(self) -> bool:
+        """Whether all fields have the same representation."""
+        return all(r == self.representations[0] for r in self.representations[1:])
+
+    @functools.cached_property
+    def change_of_basis(self) -> np.ndarray:
+        """The ``(size, size)`` block-diagonal change of basis from the irreps (`irreps`, in
+        order) to the channels: the direct sum of the fields' ``change_of_basis``, so that
+        ``fiber_matrix(g) = Q @ blockdiag(irreps(g)) @ Q.T``.
+
+        A read-only dense numpy array (escnn returns a scipy sparse matrix); its
+        ``todense()`` and ``toarray()`` return it as a plain array, as escnn's do.
+        """
+        return _block_diag([r.change_of_basis for r in self.representations])
+
+    @functools.cached_property
+    def change_of_basis_inv(self) -> np.ndarray:
+        """The inverse (the transpose) of `change_of_basis`."""
+        return _block_diag([r.change_of_basis_inv for r in self.representations])
+
+    def get_dense_change_of_basis(self):
+        """`change_of_basis` as a JAX array (escnn returns a torch tensor)."""
+        import jax.numpy as jnp
+
+        return jnp.asarray(np.asarray(self.change_of_basis), dtype=jnp.result_type(float))
+
+    def get_dense_change_of_basis_inv(self):
+        """`change_of_basis_inv` as a JAX array."""
+        import jax.numpy as jnp
+
+        return jnp.asarray(np.asarray(self.change_of_basis_inv), dtype=jnp.result_type(float))
+
+    def fiber_representation(self, g: GroupElement):
+        """The ``(size, size)`` matrix of g on the channels as a JAX array (escnn returns a
+        torch tensor); `fiber_matrix` gives it as a numpy float64 array.
+
+        **Raises:** `ValueError` if `g` is not an element of the field type's group.
+        """
+        import jax.numpy as jnp
+
+        return jnp.asarray(self.fiber_matrix(g), dtype=jnp.result_type(float))
 
     def __add__(self, other: FieldType) -> FieldType:
         """The direct sum: the fields of `self` followed by those of `other`."""
         if not isinstance(other, FieldType):
             return NotImplemented
         if other.gspace != self.gspace:
-            raise ValueError(f"cannot add field types of different gspaces: {self.gspace.name} and {other.gspace.name}")
+            raise ValueError(
+                f"cannot add field types of different gspaces: {describe_gspace(self.gspace)} and "
+                f"{describe_gspace(other.gspace)}"
+            )
         return FieldType(self.gspace, self.representations + other.representations)
 
     def index_select(self, indices: Sequence[int]) -> FieldType:
@@ -204,7 +259,7 @@ class FieldType:
 @functools.lru_cache(maxsize=4096)
 def _fiber_matrix(ftype: FieldType, g: GroupElement) -> np.ndarray:
     if not isinstance(g, GroupElement) or g.group != ftype.fibergroup:
-        raise ValueError(f"`g` (={g!r}) must be an element of {ftype.fibergroup.name}")
+        raise ValueError(f"`g` (={g!r}) must be an element of {describe_group(ftype.fibergroup)}")
     M = np.zeros((ftype.size, ftype.size))
     cache: dict = {}
     for r, s, e in zip(ftype.representations, ftype.fields_start, ftype.fields_end):
@@ -213,6 +268,68 @@ def _fiber_matrix(ftype: FieldType, g: GroupElement) -> np.ndarray:
         M[s:e, s:e] = cache[r]
     M.setflags(write=False)
     return M
+
+
+def testing_elements_of(obj) -> list[GroupElement]:
+    """The testing elements of a gspace, group or field type, whether `testing_elements`
+    is a method or an (iterable) property."""
+    te = obj.testing_elements
+    return list(te() if callable(te) else te)
+
+
+class _DenseMatrix(np.ndarray):
+    """A read-only numpy matrix with scipy.sparse's ``todense()`` / ``toarray()``, so escnn
+    code reading `FieldType.change_of_basis` keeps working."""
+
+    def todense(self) -> np.ndarray:
+        return np.array(self)
+
+    toarray = todense
+
+
+def _block_diag(blocks) -> np.ndarray:
+    n = sum(b.shape[0] for b in blocks)
+    M = np.zeros((n, n))
+    p = 0
+    for b in blocks:
+        M[p : p + b.shape[0], p : p + b.shape[1]] = b
+        p += b.shape[0]
+    M.setflags(write=False)
+    return M.view(_DenseMatrix)
+
+
+def describe_group(G) -> str:
+    """The group's name, with its `maximum_frequency` for SO(2)/O(2) (two groups of the same
+    name differ in it)."""
+    mf = getattr(G, "maximum_frequency", None)
+    if getattr(G, "continuous", False) and mf is not None:
+        return f"{G.name} (maximum_frequency={mf})"
+    return G.name
+
+
+def describe_gspace(gspace) -> str:
+    """The gspace's name, with its group's `maximum_frequency` for SO(2)/O(2)."""
+    G = gspace.fibergroup
+    mf = getattr(G, "maximum_frequency", None)
+    if getattr(G, "continuous", False) and mf is not None:
+        return f"{gspace.name} (maximum_frequency={mf})"
+    return gspace.name
+
+
+def explain_mismatch(a: FieldType, b: FieldType) -> str:
+    """A clause saying how two unequal field types differ when their reprs look alike
+    (``""`` when the reprs already show it)."""
+    if a == b:
+        return ""
+    if a.gspace != b.gspace:
+        da, db = describe_gspace(a.gspace), describe_gspace(b.gspace)
+        if da != db:
+            return f" (the gspaces differ: {da} and {db})"
+        return " (the gspaces differ)" if repr(a) == repr(b) else ""
+    if repr(a) == repr(b):
+        diff = [i for i, (r, s) in enumerate(zip(a.representations, b.representations)) if r != s]
+        return f" (same names, but the representations of fields {diff} differ)"
+    return ""
 
 
 def _array_module(x):

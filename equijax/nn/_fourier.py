@@ -303,7 +303,11 @@ class FourierPointwise(EquivariantModule):
     relative error ``|f(g x) - g f(x)| / |g f(x)|`` for random rotations and Gaussian
     coefficients, SO(2) with band limit L = 2 and ``N = 4 (L + 1) = 12`` rotations (tested):
     ELU mean below 1% (max below 5%), ReLU median below 5% (ReLU's kink aliases more; the
-    max can reach ~30%). Doubling N cuts the ELU error about tenfold.
+    max can reach ~30%). Doubling N cuts the ELU error about tenfold. ``A`` and ``A_inv``
+    equal escnn's for the same irreps and grid (tested against a numpy rebuild of escnn's
+    construction), so the error is escnn's: for the FourierELU of escnn's SO(2) MLP notebook
+    (L = 3, N = 16, unit-variance coefficients) the median is about 0.4%, and the ported
+    notebook model's output error is about 1% (median over seeds), as in escnn.
 
     **Arguments:**
 

@@ -25,9 +25,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..group import Representation, decompose, directsum
-from ._field_type import FieldType
+from ._field_type import FieldType, testing_elements_of
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, array_function, check_input, init_parameters
+from ._module import (
+    EquivariantModule,
+    FieldTypeMismatchError,
+    array_function,
+    check_input,
+    default_key,
+    init_parameters,
+    resolve_bias,
+)
 from ._nonlinearities import _squash
 
 GATES_ID = "gate"
@@ -313,7 +321,7 @@ class GatedNonLinearity2(EquivariantModule):
             if not isinstance(x, GeometricTensor):
                 raise TypeError(f"`{name}` must be a GeometricTensor of type {ftype!r}, got {type(x).__name__}")
             if x.type != ftype:
-                raise ValueError(f"`{name}` has type {x.type!r}, but GatedNonLinearity2 expects {ftype!r}")
+                raise FieldTypeMismatchError(f"`{name}` has type {x.type!r}, but GatedNonLinearity2 expects {ftype!r}")
         ax = input.ndim + self.out_type.channel_axis
         if gates.shape[:ax] + gates.shape[ax + 1 :] != input.shape[:ax] + input.shape[ax + 1 :]:
             raise ValueError(
@@ -333,15 +341,16 @@ class GatedNonLinearity2(EquivariantModule):
         structs = [jax.ShapeDtypeStruct(tuple(s), jnp.float32) for s in (gates_shape, input_shape)]
         return tuple(jax.eval_shape(run, *structs).shape)
 
-    def check_equivariance(
-        self, *, key, atol: float = 1e-5, rtol: float = 1e-5, elements=None, input_size=None, batch=2
-    ):
+    def check_equivariance(self, atol: float = 1e-5, rtol: float = 1e-5, *, key=None, elements=None, input_size=None,
+                           batch=2):  # fmt: skip
         """Check ``f(g gates, g input) = g f(gates, input)`` on random inputs (see
         `EquivariantModule.check_equivariance`)."""
         from ..testing import assert_equivariant, random_input
 
         gates_type, gated_type = self.in_type
-        x = random_input(gates_type + gated_type, key=key, batch=batch, size=input_size or self._testing_input_size())
+        x = random_input(
+            gates_type + gated_type, key=default_key(key), batch=batch, size=input_size or self._testing_input_size()
+        )
         return assert_equivariant(self._joint, x, elements=elements, atol=atol, rtol=rtol)
 
     def _joint(self, x: GeometricTensor) -> GeometricTensor:
@@ -459,7 +468,7 @@ def _induced_parts(r: Representation, tag: str, where: str) -> tuple:
 
 
 def _check_elements(group):
-    return group.elements if not group.continuous else group.testing_elements()
+    return group.elements if not group.continuous else testing_elements_of(group)
 
 
 @functools.cache
@@ -584,10 +593,12 @@ class InducedNormNonLinearity(EquivariantModule):
 
     - `in_type`: a field type of induced fields (from representations that preserve norms).
     - `function`: ``'n_relu'`` (default), ``'n_sigmoid'`` or ``'squash'``.
-    - `bias`: whether to subtract the learned bias from the norms (default ``True``).
+    - `bias` (escnn's name) or `use_bias` (keyword only, Equinox's): whether to subtract the
+      learned bias from the norms (default ``True``); give either, both if they agree.
 
-    **Raises:** `TypeError` if `in_type` is not a FieldType; `ValueError` if a field is not
-    an induced representation or `function` is unknown.
+    **Raises:** `TypeError` if `in_type` is not a FieldType or a bias flag is not a bool;
+    `ValueError` if a field is not an induced representation, `function` is unknown, or
+    `bias` and `use_bias` disagree.
     """
 
     log_bias: jax.Array | None
@@ -597,11 +608,13 @@ class InducedNormNonLinearity(EquivariantModule):
     block_of_channel: tuple[int, ...] = eqx.field(static=True)
     bias_of_block: tuple[int, ...] = eqx.field(static=True)
 
-    def __init__(self, in_type: FieldType, function: str = "n_relu", bias: bool = True):
+    def __init__(
+        self, in_type: FieldType, function: str = "n_relu", bias: bool | None = None, *, use_bias: bool | None = None
+    ):
         _check_field_type(in_type)
         if not isinstance(function, str) or function not in _INDUCED_NORM_FUNCTIONS:
             raise ValueError(f"`function` (={function!r}) must be one of {list(_INDUCED_NORM_FUNCTIONS)}")
-        bias = _check_bool(bias, "bias")
+        bias = resolve_bias(bias, use_bias)
         reps = in_type.representations
         subs = [_induced_parts(r, "induced_norm", f"field {i} of `in_type`")[1].size for i, r in enumerate(reps)]
         order = _stable_order([(r.size, d) for r, d in zip(reps, subs)])

@@ -6,11 +6,13 @@ import numbers
 from collections.abc import Sequence
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from ..group import GroupElement
-from ._field_type import FieldType
+from ._field_type import FieldType, explain_mismatch
 
 
 class GeometricTensor(eqx.Module):
@@ -68,23 +70,75 @@ class GeometricTensor(eqx.Module):
         return self.shape[: self.ndim - 1 - self.type.gspace.dimensionality]
 
     def __getitem__(self, index) -> GeometricTensor:
-        """Index the leading batch axes only (``x[0]``, ``x[1:3]``, ``x[:, 2]``)."""
+        """Slice a geometric tensor as in escnn: the channel axis is indexed by FIELD.
+
+        - Batch axes (the leading ones): integers (which drop the axis, as in numpy),
+          slices, and integer or boolean arrays.
+        - The channel axis: a field index, a slice of fields (any step), a list or numpy
+          array of field indices, or a boolean mask with one entry per field. The result
+          has the selected fields' `FieldType` (``x[:, 1:3]`` has type
+          ``x.type.index_select([1, 2])``); an integer keeps the axis, as in escnn.
+        - Spatial axes: slices (crops, ``x[..., 2:5, 2:5]``) and integers (which keep the
+          axis with size 1, as in escnn).
+
+        Indices count axes from the left as in numpy (an unbatched ``(C, H, W)`` tensor's
+        first index is the field index); one ``...`` stands for the axes not indexed.
+        Field selections are static (Python or numpy values): the result's type depends on
+        them.
+
+        **Raises:** `IndexError` saying what is wrong: too many indices, ``None``, an index
+        of a kind the axis does not take, a field index out of range (the channel axis
+        counts fields, not channels), or a selection with no field or no pixel.
+        """
         items = index if isinstance(index, tuple) else (index,)
-        nb = len(self.batch_shape)
-        ok = all(i is Ellipsis or isinstance(i, (slice, numbers.Integral)) for i in items)
-        if not ok or Ellipsis in items or len(items) > nb:
+        nd, ax = self.ndim, self.ndim + self.type.channel_axis
+        if any(i is None for i in items):
             raise IndexError(
-                f"a GeometricTensor can only be indexed along its {nb} leading batch axes with integers and "
-                f"slices, got {index!r}"
+                f"a GeometricTensor cannot be indexed with None (a new axis) in {index!r}: index `x.tensor` to "
+                "reshape the array"
             )
-        return GeometricTensor(self.tensor[index], self.type)
+        n_ellipsis = sum(i is Ellipsis for i in items)
+        if n_ellipsis > 1:
+            raise IndexError(f"an index may contain at most one Ellipsis (`...`), got {index!r}")
+        if len(items) - n_ellipsis > nd:
+            raise IndexError(
+                f"too many indices ({len(items) - n_ellipsis}) for a GeometricTensor of shape {self.shape}"
+            )
+        if n_ellipsis:
+            p = items.index(Ellipsis)
+            items = items[:p] + (slice(None),) * (nd - len(items) + 1) + items[p + 1 :]
+        items = items + (slice(None),) * (nd - len(items))
+        basic: list = []
+        for axis, it in enumerate(items):
+            if axis < ax:
+                basic.append(_batch_index(it, axis))
+            elif axis == ax:
+                basic.append(slice(None))
+            else:
+                basic.append(_spatial_index(it, axis, self.shape[axis]))
+        fields = _field_selection(items[ax], self.type)
+        t = self.tensor[tuple(basic)]
+        ftype = self.type if fields == list(range(len(self.type))) else self.type.index_select(fields)
+        if ftype is not self.type:
+            chans = np.concatenate(
+                [np.arange(self.type.fields_start[f], self.type.fields_end[f]) for f in fields]
+            ).astype(np.int64)
+            cax = t.ndim + self.type.channel_axis
+            if np.array_equal(chans, np.arange(chans[0], chans[0] + len(chans))):
+                t = lax.slice_in_dim(t, int(chans[0]), int(chans[0]) + len(chans), axis=cax)
+            else:
+                t = jnp.take(t, chans.astype(np.int32), axis=cax)
+        return GeometricTensor(t, ftype)
 
     # -- arithmetic --------------------------------------------------------------------
     def _check_same(self, other, op: str) -> None:
         if not isinstance(other, GeometricTensor):
             raise TypeError(f"cannot {op} a GeometricTensor and {type(other).__name__}")
         if other.type != self.type:
-            raise ValueError(f"cannot {op} geometric tensors of different types: {self.type!r} and {other.type!r}")
+            raise ValueError(
+                f"cannot {op} geometric tensors of different types: {self.type!r} and {other.type!r}"
+                f"{explain_mismatch(self.type, other.type)}"
+            )
 
     def __add__(self, other: GeometricTensor) -> GeometricTensor:
         self._check_same(other, "add")
@@ -113,6 +167,46 @@ class GeometricTensor(eqx.Module):
     def transform(self, g: GroupElement) -> GeometricTensor:
         """The tensor moved by g (spatial and fibre action; see `FieldType.transform`)."""
         return GeometricTensor(self.type.transform(self.tensor, g), self.type)
+
+    def __rmatmul__(self, g) -> GeometricTensor:
+        """``g @ x`` (escnn's notation): the same as ``x.transform(g)``.
+
+        **Raises:** `TypeError` unless `g` is a group element; `ValueError` if it belongs to
+        another group.
+        """
+        if not isinstance(g, GroupElement):
+            return NotImplemented
+        return self.transform(g)
+
+    def to(self, target) -> GeometricTensor:
+        """escnn's ``x.to(...)``: the tensor on a device or cast to a dtype.
+
+        **Arguments:** `target`, a JAX device, a platform name (``'cpu'``, ``'gpu'``,
+        ``'cuda'``, ``'tpu'``, optionally with ``':index'``), or a dtype.
+
+        **Raises:** `ValueError` if `target` is none of these, or no such device exists.
+        """
+        if isinstance(target, jax.Device):
+            return GeometricTensor(jax.device_put(self.tensor, target), self.type)
+        if isinstance(target, str):
+            platform, _, idx = target.partition(":")
+            platform = {"cuda": "gpu"}.get(platform.lower(), platform.lower())
+            if platform in ("cpu", "gpu", "tpu"):
+                try:
+                    devices = jax.devices(platform)
+                    device = devices[int(idx) if idx else 0]
+                except (RuntimeError, ValueError, IndexError):
+                    raise ValueError(
+                        f"`target` (={target!r}): no such device ({jax.devices()} are available)"
+                    ) from None
+                return GeometricTensor(jax.device_put(self.tensor, device), self.type)
+        try:
+            dtype = jnp.dtype(target)
+        except TypeError:
+            raise ValueError(
+                f"`target` (={target!r}) must be a JAX device, a platform name ('cpu', 'gpu', 'tpu') or a dtype"
+            ) from None
+        return GeometricTensor(self.tensor.astype(dtype), self.type)
 
     def transform_fibers(self, g: GroupElement) -> GeometricTensor:
         return GeometricTensor(self.type.transform_fibers(self.tensor, g), self.type)
@@ -144,6 +238,80 @@ class GeometricTensor(eqx.Module):
 
     def __repr__(self) -> str:
         return f"GeometricTensor(shape={self.shape}, dtype={self.tensor.dtype}, type={self.type!r})"
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _batch_index(it, axis: int):
+    if _is_int(it) or isinstance(it, slice):
+        return it
+    if isinstance(it, (list, np.ndarray, jax.Array)):
+        dt = np.asarray(it).dtype if isinstance(it, list) else it.dtype
+        if jnp.issubdtype(dt, jnp.integer) or jnp.issubdtype(dt, jnp.bool_):
+            return it
+    raise IndexError(
+        f"batch axis {axis} of a GeometricTensor takes an integer, a slice or an integer/boolean array, got {it!r}"
+    )
+
+
+def _spatial_index(it, axis: int, size: int) -> slice:
+    if _is_int(it):
+        if not -size <= it < size:
+            raise IndexError(f"index {it} is out of range for spatial axis {axis} of size {size}")
+        i = int(it) % size
+        return slice(i, i + 1)  # keep the axis (size 1), as escnn does
+    if isinstance(it, slice):
+        if not len(range(size)[it]):
+            raise IndexError(f"the slice {it} selects no pixel along spatial axis {axis} (of size {size})")
+        return it
+    raise IndexError(f"spatial axis {axis} of a GeometricTensor takes an integer or a slice, got {it!r}")
+
+
+def _field_selection(it, ftype: FieldType) -> list[int]:
+    """The field indices selected by the channel-axis index `it` (which counts fields)."""
+    n = len(ftype)
+    where = (
+        f"the channel axis of a GeometricTensor is indexed by field: the tensor has {n} fields ({ftype.size} channels)"
+    )
+    if _is_int(it):
+        if not -n <= it < n:
+            raise IndexError(f"{where}, so field {it} does not exist")
+        return [int(it) % n]
+    if isinstance(it, slice):
+        for b in (it.start, it.stop):
+            if b is not None and (not _is_int(b) or not -n <= b <= n):
+                raise IndexError(
+                    f"{where}, so the slice {it} is out of range (select fields with indices in [-{n}, {n}]; "
+                    "`x.type.fields_start` / `fields_end` give each field's channels)"
+                )
+        fields = list(range(n)[it])
+        if not fields:
+            raise IndexError(f"{where}; the slice {it} selects no field")
+        return fields
+    if isinstance(it, jax.Array):
+        raise IndexError(
+            f"{where}; a field selection must be static (an int, a slice, a list or a numpy array), since the "
+            f"result's FieldType depends on it, got a JAX array"
+        )
+    if isinstance(it, (list, tuple, np.ndarray)):
+        a = np.asarray(it)
+        if a.dtype == np.bool_:
+            if a.shape != (n,):
+                raise IndexError(f"{where}; a boolean mask over the fields needs {n} entries, got shape {a.shape}")
+            fields = [int(i) for i in np.nonzero(a)[0]]
+        elif a.ndim == 1 and (a.size == 0 or np.issubdtype(a.dtype, np.integer)):
+            bad = [int(i) for i in a if not -n <= i < n]
+            if bad:
+                raise IndexError(f"{where}, so field {bad[0]} does not exist")
+            fields = [int(i) % n for i in a]
+        else:
+            raise IndexError(f"{where}; a list of field indices must be 1-D integers or booleans, got {it!r}")
+        if not fields:
+            raise IndexError(f"{where}; {it!r} selects no field")
+        return fields
+    raise IndexError(f"{where}; it takes a field index, a slice, a list of indices or a boolean mask, got {it!r}")
 
 
 def tensor_directsum(tensors: Sequence[GeometricTensor]) -> GeometricTensor:

@@ -9,9 +9,17 @@ import numpy as np
 
 from ..gspaces import GSpace0D
 from ._expansion import ExpansionPlan, expand_bias, expand_filter, linear_plan
-from ._field_type import FieldType
+from ._field_type import FieldType, describe_gspace
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, check_input, compute_dtype, equinox_shell, init_parameters
+from ._module import (
+    EquivariantModule,
+    check_input,
+    compute_dtype,
+    equinox_shell,
+    init_parameters,
+    param_dtype,
+    resolve_bias,
+)
 
 
 class Linear(EquivariantModule):
@@ -19,13 +27,25 @@ class Linear(EquivariantModule):
     `gspaces.no_base_space(group)`: W is a learned combination of the intertwiner basis,
     b lives on the trivial components.
 
+    The positional order is escnn's, ``Linear(in_type, out_type, bias, basisexpansion,
+    recompute, initialize)``; `use_bias`, `dtype` and `key` are keyword only.
+
     **Arguments:**
 
     - `in_type`, `out_type`: `FieldType`s on the same 0-dimensional gspace.
-    - `use_bias`: learn a bias on the trivial components.
+    - `bias` (escnn's name) or `use_bias` (Equinox's): learn a bias on the trivial
+      components (default True). Give either; both is allowed if they agree.
+    - `basisexpansion`: escnn's choice of expansion; only ``'blocks'`` (escnn's default and
+      only option) exists.
+    - `recompute`: escnn's flag, accepted (a bool) without effect: bases are computed
+      deterministically and cached in memory.
     - `initialize`: generalised He init if True, zeros otherwise.
-    - `dtype`: parameter dtype (default: JAX's default float).
+    - `dtype`: parameter dtype, a floating dtype or its name (default: JAX's default float).
     - `key`: a PRNG key (keyword only).
+
+    **Attributes:** `weights`, `bias` (the learned coefficients); `matrix` and
+    `expanded_bias`, the expanded ``(C_out, C_in)`` matrix and ``(C_out,)`` bias (computed on
+    access, see `expand_parameters`).
 
     **Raises:** `TypeError`/`ValueError` naming the bad argument.
     """
@@ -40,10 +60,13 @@ class Linear(EquivariantModule):
         self,
         in_type: FieldType,
         out_type: FieldType,
-        use_bias: bool = True,
+        bias: bool | None = None,
+        basisexpansion: str = "blocks",
+        recompute: bool = False,
         initialize: bool = True,
-        dtype=None,
         *,
+        use_bias: bool | None = None,
+        dtype=None,
         key: jax.Array,
     ):
         for name, t in (("in_type", in_type), ("out_type", out_type)):
@@ -56,10 +79,15 @@ class Linear(EquivariantModule):
                 )
         if in_type.gspace != out_type.gspace:
             raise ValueError(
-                f"`in_type` and `out_type` live on different gspaces: {in_type.gspace.name} and {out_type.gspace.name}"
+                f"`in_type` and `out_type` live on different gspaces: {describe_gspace(in_type.gspace)} and "
+                f"{describe_gspace(out_type.gspace)}"
             )
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"`use_bias` (={use_bias!r}) must be a bool")
+        use_bias = resolve_bias(bias, use_bias)
+        if basisexpansion != "blocks":
+            raise ValueError(f"`basisexpansion` (={basisexpansion!r}) must be 'blocks' (escnn's only expansion)")
+        if not isinstance(recompute, (bool, np.bool_)):
+            raise TypeError(f"`recompute` (={recompute!r}) must be a bool")
+        dtype = param_dtype(dtype)
         self.in_type, self.out_type, self.use_bias = in_type, out_type, use_bias
         plan = self.plan
         std = plan.he_std if initialize else np.zeros(plan.num_weights)
@@ -75,6 +103,16 @@ class Linear(EquivariantModule):
         W = expand_filter(self.plan, self.weights)
         b = None if self.bias is None else expand_bias(self.plan, self.bias)
         return W, b
+
+    @property
+    def matrix(self) -> jnp.ndarray:
+        """The expanded ``(C_out, C_in)`` matrix (escnn's ``Linear.matrix``), computed on access."""
+        return self.expand_parameters()[0]
+
+    @property
+    def expanded_bias(self) -> jnp.ndarray | None:
+        """The expanded ``(C_out,)`` bias (escnn's ``Linear.expanded_bias``), or None."""
+        return self.expand_parameters()[1]
 
     def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
         """**Arguments:** `x`, a `GeometricTensor` of `in_type`, shape ``(*batch, C_in)``.

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..group import GroupElement
-from ._field_type import FieldType
+from ._field_type import FieldType, explain_mismatch
 from ._geometric_tensor import GeometricTensor
 
 
@@ -45,10 +45,10 @@ class EquivariantModule(eqx.Module):
 
     def check_equivariance(
         self,
-        *,
-        key,
         atol: float = 1e-5,
         rtol: float = 1e-5,
+        *,
+        key=None,
         elements: list[GroupElement] | None = None,
         input_size: int | None = None,
         batch: int = 2,
@@ -57,8 +57,19 @@ class EquivariantModule(eqx.Module):
         """Check ``f(g x) = g f(x)`` on a random input for each element (default: the testing
         elements that act exactly on the pixel grid).
 
-        Stateful modules (batch norms) are called with `state` (default: their initial
-        state) and a fresh copy of it for every call.
+        escnn's call ``module.check_equivariance()`` (or ``check_equivariance(atol, rtol)``)
+        works as written. Stateful modules (batch norms) are called with `state` (default:
+        their initial state) and a fresh copy of it for every call.
+
+        **Arguments:**
+
+        - `atol`, `rtol`: the error allowed is ``atol + rtol * max|f(x)|``.
+        - `key`: the PRNG key of the random input (keyword only; default
+          ``jax.random.key(0)``, so the check is reproducible).
+        - `elements`: the group elements to test instead of the default ones.
+        - `input_size`: the spatial size of the random input (default: one that suits the
+          module); `batch`: its batch size.
+        - `state`: the state of a stateful module.
 
         **Returns:** ``[(g, max abs error), ...]``.
 
@@ -67,7 +78,7 @@ class EquivariantModule(eqx.Module):
         from ..testing import assert_equivariant, random_input
 
         in_type = _declared_type(self, "in_type")
-        x = random_input(in_type, key=key, batch=batch, size=input_size or self._testing_input_size())
+        x = random_input(in_type, key=default_key(key), batch=batch, size=input_size or self._testing_input_size())
         return assert_equivariant(lambda t: _call(self, t, state), x, elements=elements, atol=atol, rtol=rtol)
 
     def _testing_input_size(self) -> int:
@@ -98,12 +109,76 @@ def _call(module, x: GeometricTensor, state) -> GeometricTensor:
             try:
                 state = eqx.nn.State(module)
             except ValueError:
-                raise TypeError(
-                    f"{type(module).__name__} keeps state: pass `state=` (from eqx.nn.make_with_state)"
-                ) from None
+                raise TypeError(f"{type(module).__name__} keeps state: pass `state=`, {STATE_HINT}") from None
         leaves, treedef = jax.tree_util.tree_flatten(state)
         return module(x, jax.tree_util.tree_unflatten(treedef, leaves))[0]
     return module(x)
+
+
+STATE_HINT = (
+    "the `eqx.nn.State` made with the model: `model, state = eqx.nn.make_with_state(Model)(...)` "
+    "(or `state = eqx.nn.State(model)` for a built model)"
+)
+
+
+def stateful_call_error(module, container: str) -> ValueError:
+    """The error for calling `container` without state although `module` (a member) keeps
+    state: it says where the state comes from."""
+    return ValueError(
+        f"{type(module).__name__} keeps state (running statistics): call the {container} as "
+        f"`y, state = model(x, state)`, with {STATE_HINT}"
+    )
+
+
+def default_key(key):
+    """`key`, or ``jax.random.key(0)`` when it is None (the default of the equivariance checks)."""
+    return jax.random.key(0) if key is None else key
+
+
+def resolve_bias(bias, use_bias, *, default: bool = True) -> bool:
+    """The one rule for escnn's `bias` and Equinox's `use_bias`: either name may be given
+    (both is fine if they agree); neither gives `default`.
+
+    **Raises:** `TypeError` if a given value is not a bool; `ValueError` naming both if
+    they disagree.
+    """
+    for name, v in (("bias", bias), ("use_bias", use_bias)):
+        if v is not None and not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"`{name}` (={v!r}) must be a bool")
+    if bias is not None and use_bias is not None and bool(bias) != bool(use_bias):
+        raise ValueError(
+            f"`bias` (={bias!r}) and `use_bias` (={use_bias!r}) disagree: they are two names (escnn's and "
+            "Equinox's) for the same flag; give one of them"
+        )
+    if bias is not None:
+        return bool(bias)
+    return default if use_bias is None else bool(use_bias)
+
+
+_PARAM_DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+def param_dtype(dtype) -> np.dtype:
+    """The numpy dtype of a module's parameters: `dtype` (a floating dtype or its name), or
+    JAX's default float when it is None.
+
+    **Raises:** `ValueError` naming `dtype` for an unknown name or a non-floating dtype.
+    """
+    if dtype is None:
+        return np.dtype(jnp.result_type(float))
+    try:
+        d = np.dtype(jnp.dtype(dtype))
+    except Exception:
+        raise ValueError(
+            f"`dtype` (={dtype!r}) is not a dtype: use a floating dtype such as jnp.float32, 'float32', "
+            f"'bfloat16' or 'float64' (or None for JAX's default)"
+        ) from None
+    if not jnp.issubdtype(d, jnp.floating):
+        raise ValueError(
+            f"`dtype` (={dtype!r}) must be a floating dtype for trainable parameters ({', '.join(_PARAM_DTYPES)}), "
+            f"got {d.name}"
+        )
+    return d
 
 
 def array_function(module):
@@ -117,6 +192,15 @@ def array_function(module):
     return apply
 
 
+class FieldTypeMismatchError(ValueError, AssertionError):
+    """Raised when a module receives a `GeometricTensor` of another field type.
+
+    A `ValueError`, as every equijax input check; it also derives from `AssertionError`
+    because escnn checks input types with ``assert``, so escnn code that catches
+    ``AssertionError`` around a mismatched call ports unchanged.
+    """
+
+
 def check_input(module, x, name: str = "x") -> GeometricTensor:
     """Raise a clear error unless `x` is a GeometricTensor of the module's input type."""
     if not isinstance(x, GeometricTensor):
@@ -125,7 +209,10 @@ def check_input(module, x, name: str = "x") -> GeometricTensor:
             f"wrap arrays with `nn.GeometricTensor(array, in_type)`"
         )
     if x.type != module.in_type:
-        raise ValueError(f"`{name}` has type {x.type!r}, but {type(module).__name__} expects {module.in_type!r}")
+        raise FieldTypeMismatchError(
+            f"`{name}` has type {x.type!r}, but {type(module).__name__} expects {module.in_type!r}"
+            f"{explain_mismatch(x.type, module.in_type)}"
+        )
     return x
 
 
@@ -181,7 +268,7 @@ def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
     same key gives the same weights on every platform.
     """
     rng = key_rng(key)
-    dtype = np.dtype(jax.numpy.result_type(float) if dtype is None else dtype)
+    dtype = param_dtype(dtype)
     weights = jax.device_put((std * rng.standard_normal(std.shape)).astype(dtype))
     bias = None if n_bias is None else jax.device_put(np.zeros(n_bias, dtype))
     return weights, bias
@@ -201,7 +288,7 @@ def dense_layer(in_features: int, out_features: int, *, key, use_bias: bool = Tr
     """An `eqx.nn.Linear` initialised as Equinox does (uniform in ``+-1/sqrt(in_features)``),
     drawn with numpy from the bits of `key`: no compilation at construction."""
     rng = key_rng(key)
-    dtype = np.dtype(jax.numpy.result_type(float) if dtype is None else dtype)
+    dtype = param_dtype(dtype)
     lim = 1.0 / np.sqrt(in_features)
     layer = equinox_shell(eqx.nn.Linear, in_features, out_features, use_bias=use_bias, dtype=dtype)
     weight = jax.device_put(rng.uniform(-lim, lim, (out_features, in_features)).astype(dtype))

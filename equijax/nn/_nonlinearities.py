@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, array_function, check_input
+from ._module import EquivariantModule, array_function, check_input, resolve_bias
 
 _POINTWISE_FUNCTIONS: dict[str, Callable] = {
     "p_relu": jax.nn.relu,
@@ -91,33 +93,76 @@ class _LeakyReLU(NamedTuple):
         return jax.nn.leaky_relu(x, self.negative_slope)
 
 
+def _check_inplace(inplace) -> None:
+    """escnn's `inplace` flag: accepted (a bool) without effect, JAX arrays being immutable."""
+    if not isinstance(inplace, (bool, np.bool_)):
+        raise TypeError(f"`inplace` (={inplace!r}) must be a bool (it has no effect: JAX arrays are immutable)")
+
+
+def _real_parameter(name: str, value) -> float:
+    """A finite real number given as a Python/numpy scalar or a 0-d concrete array.
+
+    **Raises:** `TypeError` for anything else (bools included); `ValueError` for nan / inf.
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not ok and isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer):
+        ok = value.ndim == 0 and (jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer))
+    if not ok:
+        raise TypeError(f"`{name}` (={value!r}) must be a real number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` (={value!r}) must be finite")
+    return value
+
+
 class ReLU(PointwiseNonLinearity):
-    """``max(x, 0)`` on every channel (pointwise fields only)."""
+    """``max(x, 0)`` on every channel (pointwise fields only; escnn's ``ReLU``).
+
+    **Arguments:** `in_type`; `inplace` (escnn's flag, a bool, without effect).
+
+    **Raises:** `TypeError` / `ValueError` for a bad argument or fields that do not act by
+    permutations.
+    """
 
     def __init__(self, in_type: FieldType, inplace: bool = False):
-        del inplace  # arrays are immutable in JAX; kept for escnn compatibility
+        _check_inplace(inplace)  # arrays are immutable in JAX; kept for escnn compatibility
         super().__init__(in_type, jax.nn.relu)
 
 
 class ELU(PointwiseNonLinearity):
-    """``elu(x, alpha)`` on every channel (pointwise fields only)."""
+    """``elu(x, alpha)`` on every channel (pointwise fields only; escnn's ``ELU``).
+
+    **Arguments:** `in_type`; `alpha` (a finite real number, default 1.0); `inplace` (escnn's
+    flag, a bool, without effect).
+
+    **Raises:** `TypeError` if `alpha` is not a real number; `ValueError` if it is nan or
+    infinite, or the fields do not act by permutations.
+    """
 
     alpha: float = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType, alpha: float = 1.0, inplace: bool = False):
-        del inplace
-        self.alpha = float(alpha)
+        self.alpha = _real_parameter("alpha", alpha)
+        _check_inplace(inplace)
         super().__init__(in_type, _ScaledELU(self.alpha))  # hashable by value: no recompiles
 
 
 class LeakyReLU(PointwiseNonLinearity):
-    """``leaky_relu(x, negative_slope)`` on every channel (pointwise fields only)."""
+    """``leaky_relu(x, negative_slope)`` on every channel (pointwise fields only; escnn's
+    ``LeakyReLU``).
+
+    **Arguments:** `in_type`; `negative_slope` (a finite real number, default 0.01);
+    `inplace` (escnn's flag, a bool, without effect).
+
+    **Raises:** `TypeError` if `negative_slope` is not a real number; `ValueError` if it is
+    nan or infinite, or the fields do not act by permutations.
+    """
 
     negative_slope: float = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType, negative_slope: float = 0.01, inplace: bool = False):
-        del inplace
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _real_parameter("negative_slope", negative_slope)
+        _check_inplace(inplace)
         super().__init__(in_type, _LeakyReLU(self.negative_slope))
 
 
@@ -168,10 +213,17 @@ class NormNonLinearity(EquivariantModule):
     - ``'n_relu'``: f = relu; ``'n_sigmoid'``: f = sigmoid; ``'n_softplus'``: f = softplus;
     - ``'squash'``: ``f(t) = t / (1 + t)``, without bias.
 
-    **Arguments:** `in_type`; `function`; `bias` (must be False for ``'squash'``, as in escnn).
+    **Arguments:**
 
-    **Raises:** `TypeError` if `in_type` is not a FieldType; `ValueError` for an unknown
-    `function`, a bias with ``'squash'``, or fields that do not support norm nonlinearities.
+    - `in_type`: the field type (output type is the same).
+    - `function`: one of ``'n_relu'`` (default), ``'n_sigmoid'``, ``'n_softplus'``, ``'squash'``.
+    - `bias` (escnn's name) or `use_bias` (keyword only, Equinox's name): learn the norm bias
+      (default True, as in escnn; must be False for ``'squash'``). Give either; both is
+      allowed if they agree.
+
+    **Raises:** `TypeError` if `in_type` is not a FieldType or a bias flag is not a bool;
+    `ValueError` for an unknown `function`, a bias with ``'squash'``, `bias` and `use_bias`
+    that disagree, or fields that do not support norm nonlinearities.
     """
 
     log_bias: jax.Array | None
@@ -179,13 +231,14 @@ class NormNonLinearity(EquivariantModule):
     out_type: FieldType = eqx.field(static=True)
     function: str = eqx.field(static=True)
 
-    def __init__(self, in_type: FieldType, function: str = "n_relu", bias: bool = True):
+    def __init__(
+        self, in_type: FieldType, function: str = "n_relu", bias: bool | None = None, *, use_bias: bool | None = None
+    ):
         if not isinstance(in_type, FieldType):
             raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
         if not isinstance(function, str) or function not in _NORM_FUNCTIONS:
             raise ValueError(f"`function` (={function!r}) must be one of {list(_NORM_FUNCTIONS)}")
-        if not isinstance(bias, bool):
-            raise TypeError(f"`bias` (={bias!r}) must be a bool")
+        bias = resolve_bias(bias, use_bias, default=True)
         if function == "squash" and bias:
             raise ValueError("`bias` must be False with function='squash' (the squash takes no norm bias)")
         bad = [r for r in in_type.representations if "norm" not in r.supported_nonlinearities]

@@ -20,7 +20,7 @@ import numpy as np
 from ._batchnorm import _check_common, _IrrepsBasisBatchNorm, _segment_matrix, _SegmentBatchNorm
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, array_function, check_input
+from ._module import EquivariantModule, array_function, check_input, param_dtype
 from ._nonlinearities import field_membership
 
 
@@ -202,7 +202,7 @@ class FieldNorm(EquivariantModule):
             raise TypeError(f"`affine` (={affine!r}) must be a bool")
         self.in_type = self.out_type = in_type
         self.eps, self.affine = float(eps), affine
-        dtype = np.dtype(jnp.result_type(float) if dtype is None else dtype)
+        dtype = param_dtype(dtype)
         n_bias = _field_norm_constants(in_type)[1].shape[1]
         self.weight = jax.device_put(np.ones(len(in_type), dtype)) if affine else None
         self.bias = jax.device_put(np.zeros(n_bias, dtype)) if affine and n_bias else None

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import inspect
 import numbers
+from collections import OrderedDict
+from collections.abc import Mapping
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._field_type import FieldType
+from ._field_type import FieldType, explain_mismatch
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, array_function, check_input
+from ._module import EquivariantModule, FieldTypeMismatchError, array_function, check_input, stateful_call_error
 
 
 def _state_is_optional(module) -> bool:
     """Whether `module` may be called without state (containers whose members keep none)."""
     p = inspect.signature(module).parameters.get("state")
     return p is not None and p.default is not inspect.Parameter.empty
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"a member name of SequentialModule must be a string, got {name!r}")
+    if not name or "." in name:
+        raise ValueError(f"member name {name!r} of SequentialModule must be a non-empty string without '.'")
+    if hasattr(SequentialModule, name) or name in ("layers", "names", "in_type", "out_type") + _FORBIDDEN_NAMES:
+        raise ValueError(
+            f"member name {name!r} of SequentialModule is already an attribute of SequentialModule; choose another name"
+        )
 
 
 def _takes(module, name: str) -> bool:
@@ -33,36 +46,77 @@ class _Missing:
 _MISSING = _Missing()
 
 
+_FORBIDDEN_NAMES = ("add_module", "append", "insert", "extend", "pop")
+
+
 class SequentialModule(EquivariantModule):
-    """Modules applied one after the other, threading `state` through the stateful ones.
+    """Modules applied one after the other, threading `state` through the stateful ones
+    (escnn's ``SequentialModule``).
+
+    Build it from modules, ``SequentialModule(conv, bn, relu)``, or, as in escnn and
+    `torch.nn.Sequential`, from an ordered mapping of names to modules,
+    ``SequentialModule(OrderedDict([("conv", conv), ("bn", bn)]))``: members are then
+    reachable by name (``seq.conv``, ``seq["conv"]``) as well as by position (``seq[0]``;
+    unnamed members are called ``"0"``, ``"1"``, ...). Iterable; a slice gives a
+    `SequentialModule` keeping the names. Being an Equinox module it is immutable: replace a
+    member with ``eqx.tree_at(lambda m: m.conv, seq, new_conv)``.
 
     The output type of each module must equal the input type of the next (checked at
     construction). Call it as ``y, state = seq(x, state)``; a sequence with no stateful
-    member may also be called as ``y = seq(x)``. Iterable and indexable (a slice gives a
-    `SequentialModule`).
+    member may also be called as ``y = seq(x)``.
 
-    **Raises:** `ValueError` naming both types if neighbouring types differ.
+    **Arguments:** `*modules`, the `EquivariantModule`s in order, or one mapping
+    ``{name: module}`` (a dict or `OrderedDict`; names are non-empty strings without
+    ``'.'``, and not attribute names of `SequentialModule`).
+
+    **Raises:** `TypeError` for a member that is not an `EquivariantModule` or a name that
+    is not a string; `ValueError` naming both types if neighbouring types differ, or for a
+    bad name.
     """
 
     layers: tuple
+    names: tuple[str, ...] = eqx.field(static=True)
     in_type: FieldType = eqx.field(static=True)
     out_type: FieldType = eqx.field(static=True)
 
     def __init__(self, *modules: EquivariantModule):
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            names = tuple(modules[0].keys())
+            modules = tuple(modules[0].values())
+            for n in names:
+                _check_name(n)
+        else:
+            names = tuple(str(i) for i in range(len(modules)))
         if not modules:
             raise ValueError("SequentialModule needs at least one module")
         for i, m in enumerate(modules):
             if not isinstance(m, EquivariantModule) or not isinstance(getattr(m, "in_type", None), FieldType):
-                raise TypeError(f"module {i} ({type(m).__name__}) is not an EquivariantModule with in_type/out_type")
+                raise TypeError(
+                    f"module {names[i]!r} ({type(m).__name__}) is not an EquivariantModule with in_type/out_type"
+                )
         for i, (a, b) in enumerate(zip(modules[:-1], modules[1:])):
             if a.out_type != b.in_type:
-                raise ValueError(
-                    f"module {i} ({type(a).__name__}) outputs {a.out_type!r} but module {i + 1} "
-                    f"({type(b).__name__}) expects {b.in_type!r}"
+                raise FieldTypeMismatchError(
+                    f"module {names[i]!r} ({type(a).__name__}) outputs {a.out_type!r} but module {names[i + 1]!r} "
+                    f"({type(b).__name__}) expects {b.in_type!r}{explain_mismatch(a.out_type, b.in_type)}"
                 )
         self.layers = tuple(modules)
+        self.names = names
         self.in_type = modules[0].in_type
         self.out_type = modules[-1].out_type
+
+    def __getattr__(self, name: str):
+        # only called when ordinary lookup fails: members by name (escnn / torch style)
+        d = object.__getattribute__(self, "__dict__")
+        names, layers = d.get("names"), d.get("layers")
+        if names is not None and layers is not None and name in names:
+            return layers[names.index(name)]
+        if name in _FORBIDDEN_NAMES:
+            raise AttributeError(
+                f"SequentialModule is immutable (an Equinox module) and has no `{name}`: build it with all its "
+                "members, e.g. `nn.SequentialModule(*seq, module)` or `nn.SequentialModule(OrderedDict(...))`"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __call__(self, x: GeometricTensor, state=_MISSING, *, key=None, inference: bool | None = None):
         """**Returns:** ``(y, state)`` if `state` is given, else ``y``."""
@@ -79,16 +133,25 @@ class SequentialModule(EquivariantModule):
                     if _state_is_optional(layer):  # a container without stateful members
                         x = layer(x, **kwargs)
                         continue
-                    raise ValueError(f"{type(layer).__name__} keeps state: call the SequentialModule as seq(x, state)")
+                    raise stateful_call_error(layer, "SequentialModule")
                 x, state = layer(x, state, **kwargs)
             else:
                 x = layer(x, **kwargs)
         return x if state is _MISSING else (x, state)
 
     def __getitem__(self, i):
+        """A member by position (an int) or name (a str); a slice gives a `SequentialModule`."""
         if isinstance(i, slice):
-            return SequentialModule(*self.layers[i])
+            return SequentialModule(OrderedDict(zip(self.names[i], self.layers[i])))
+        if isinstance(i, str):
+            if i not in self.names:
+                raise KeyError(f"no member named {i!r}; the members are {list(self.names)}")
+            return self.layers[self.names.index(i)]
         return self.layers[i]
+
+    def named_children(self):
+        """``(name, module)`` pairs in order (as `torch.nn.Module.named_children`)."""
+        return iter(zip(self.names, self.layers))
 
     def __iter__(self):
         return iter(self.layers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import re
 from collections.abc import Callable
 
@@ -11,11 +12,19 @@ import equinox as eqx
 
 from .. import models
 
-# name -> (constructor(key, n_classes, width, N, batch_norm), input size, default rotation order or None)
-_MODELS: dict[str, tuple[Callable, int, int | None]] = {
-    "c8": (lambda key, n, width, N, bn: models.C8SteerableCNN(key, n, N=N, width=width), 29, 8),
-    "c4": (lambda key, n, width, N, bn: models.C4CNN(key, n, batch_norm=bn, width=width, N=N), 33, 4),
-    "cnn": (lambda key, n, width, N, bn: models.CNN(key, n, batch_norm=bn, width=width), 33, None),
+# name -> (constructor(key, n_classes, width, N, batch_norm, reflections), input size, default group or None)
+_MODELS: dict[str, tuple[Callable, int, str | None]] = {
+    "c8": (
+        lambda key, n, width, N, bn, refl: models.C8SteerableCNN(key, n, N=N, width=width, reflections=refl),
+        29,
+        "C8",
+    ),
+    "c4": (
+        lambda key, n, width, N, bn, refl: models.C4CNN(key, n, batch_norm=bn, width=width, N=N, reflections=refl),
+        33,
+        "C4",
+    ),
+    "cnn": (lambda key, n, width, N, bn, refl: models.CNN(key, n, batch_norm=bn, width=width), 33, None),
 }
 MODEL_NAMES = tuple(_MODELS)
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -47,8 +56,10 @@ class TrainConfig:
     **Fields:**
 
     - `model`: ``"c8"`` (C8SteerableCNN, 29x29 input), ``"c4"`` (C4CNN, 33x33) or ``"cnn"``
-      (the plain baseline, 33x33). `width` multiplies the channels; `group` (``"C<N>"``)
-      changes the rotation order of c8/c4; `batch_norm` applies to c4 and cnn (c8 always has it).
+      (the plain baseline, 33x33). `width` multiplies the channels; `group` changes the
+      symmetry group of c8/c4: ``"C<N>"`` (N rotations) or ``"D<N>"`` (N rotations and
+      reflections); `batch_norm` (a bool) applies to c4 and cnn (c8 always has it).
+    - `n_classes`: the number of classes (the dataset's labels must lie below it).
     - `dataset`: ``"sample"``, ``"mnist-rot"`` or a path (see `equijax.data.load_dataset`).
     - `epochs`, `batch_size`, `optimizer` (adam, adamw, sgd with momentum 0.9), `lr`,
       `weight_decay`, `schedule` (constant or cosine decay to 0 over the run).
@@ -58,11 +69,19 @@ class TrainConfig:
     - `precision`: ``"float32"``, or ``"bfloat16"`` for mixed precision (bfloat16 compute,
       float32 parameters, optimizer state and batch-norm statistics; for GPUs/TPUs).
     - `eval_batch_size`, `eval_every` (0: only at the end), `invariance_samples` (test
-      digits used for the 90-degree invariance check).
+      digits used for the 90-degree rotation (and, for ``D<N>``, mirror) invariance check).
     - `devices`: how many local devices to shard the batch over (None: all).
-    - `ckpt_dir`, `resume`, `metrics` (JSON-lines file), `progress` (tqdm bars).
+    - `ckpt_dir`: the directory of ``checkpoint.eqx``, written after every epoch; `resume`
+      continues the (crashed or stopped) run recorded there, exactly, with the same settings.
+    - `init_from`: a checkpoint file, or a directory holding ``checkpoint.eqx``, whose model
+      parameters and batch-norm statistics start a new run (same architecture; fresh
+      optimizer state, schedule and epoch count): to train a finished run longer or
+      fine-tune it. Ignored by ``resume=True``, whose checkpoint holds the whole state.
+    - `metrics` (JSON-lines file), `progress` (tqdm bars).
 
-    **Raises:** `ValueError` naming the field for any value out of range.
+    **Raises:** `TypeError` naming the field for a value of the wrong type (`batch_norm`,
+    `augment`, `resume`, `progress` must be bools; paths strings), `ValueError` naming the
+    field for any value out of range.
     """
 
     model: str = "c8"
@@ -89,14 +108,19 @@ class TrainConfig:
     resume: bool = False
     metrics: str | None = None
     progress: bool = True
+    init_from: str | None = None
 
     def __post_init__(self):
-        if self.model not in _MODELS:
+        if not isinstance(self.model, str) or self.model not in _MODELS:
             raise ValueError(f"unknown `model` {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+        for name in ("batch_norm", "augment", "resume", "progress"):
+            v = getattr(self, name)
+            if not isinstance(v, bool):
+                raise TypeError(f"`{name}` (={v!r}) must be a bool (True or False)")
         _positive_real("width", self.width)
         _positive_real("lr", self.lr)
-        if not _is_real(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"`weight_decay` (={self.weight_decay!r}) must be a non-negative number")
+        if not _is_real(self.weight_decay) or not 0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"`weight_decay` (={self.weight_decay!r}) must be a non-negative finite number")
         for name in ("n_classes", "epochs", "batch_size", "aug_supersample", "eval_batch_size", "invariance_samples"):
             _positive_int(name, getattr(self, name))
         for name in ("eval_every", "seed"):
@@ -111,24 +135,49 @@ class TrainConfig:
             raise ValueError(f"unknown `schedule` {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown `precision` {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
-        _ = self.rotation_order  # validates `group`
+        if self.group is not None:  # validated, and spelt canonically ('d4' -> 'D4')
+            object.__setattr__(self, "group", self.group_name)
+        if self.model == "c8" and not self.batch_norm:
+            raise ValueError("`batch_norm` (=False) does not apply to model 'c8', which always has batch norm")
+        _path_field(self, "dataset", optional=False)
+        for name in ("ckpt_dir", "metrics", "init_from"):
+            _path_field(self, name, optional=True)
         if self.resume and self.ckpt_dir is None:
             raise ValueError("`resume` needs `ckpt_dir`, the directory holding the checkpoint")
 
-    @property
-    def rotation_order(self) -> int | None:
-        """N of the model's C_N (None for the plain CNN)."""
+    def _group_match(self):
         default = _MODELS[self.model][2]
         if self.group is None:
-            return default
-        m = re.fullmatch(r"[Cc](\d+)", str(self.group))
+            return re.fullmatch(r"([CD])(\d+)", default) if default else None
         if default is None:
             raise ValueError(
                 f"`group` (={self.group!r}) does not apply to model {self.model!r}, which is not equivariant"
             )
-        if m is None or int(m.group(1)) < 1:
-            raise ValueError(f"`group` (={self.group!r}) must be a rotation group 'C<N>' such as 'C4', 'C8' or 'C16'")
-        return int(m.group(1))
+        m = re.fullmatch(r"([CcDd])(\d+)", self.group) if isinstance(self.group, str) else None
+        if m is None or int(m.group(2)) < 1:
+            raise ValueError(
+                f"`group` (={self.group!r}) must be 'C<N>' (N rotations, such as 'C4', 'C8', 'C16') or "
+                "'D<N>' (N rotations and reflections, such as 'D4') with N >= 1"
+            )
+        return m
+
+    @property
+    def rotation_order(self) -> int | None:
+        """N of the model's C_N or D_N (None for the plain CNN)."""
+        m = self._group_match()
+        return None if m is None else int(m.group(2))
+
+    @property
+    def reflections(self) -> bool:
+        """Whether the model's group has reflections (``group="D<N>"``)."""
+        m = self._group_match()
+        return m is not None and m.group(1).upper() == "D"
+
+    @property
+    def group_name(self) -> str | None:
+        """``"C<N>"`` or ``"D<N>"`` (None for the plain CNN)."""
+        m = self._group_match()
+        return None if m is None else f"{m.group(1).upper()}{int(m.group(2))}"
 
     @property
     def input_size(self) -> int:
@@ -143,7 +192,34 @@ class TrainConfig:
     def build_model(self, key):
         """``(model, state)`` for this configuration."""
         build = _MODELS[self.model][0]
-        return eqx.nn.make_with_state(build)(key, self.n_classes, self.width, self.rotation_order, self.batch_norm)
+        return eqx.nn.make_with_state(build)(
+            key, self.n_classes, self.width, self.rotation_order, self.batch_norm, self.reflections
+        )
+
+
+def canonical_group(model, group) -> str | None:
+    """The group a (model, group) pair of a recorded configuration means: ``"C8"`` for
+    ``("c8", None)``, ``"D4"`` for ``("c4", "d4")``; the value itself if it is not valid."""
+    if group is None:
+        entry = _MODELS.get(model) if isinstance(model, str) else None
+        return entry[2] if entry else None
+    m = re.fullmatch(r"([CcDd])(\d+)", group) if isinstance(group, str) else None
+    return f"{m.group(1).upper()}{int(m.group(2))}" if m else group
+
+
+def _path_field(config, name: str, *, optional: bool) -> None:
+    """A path-valued field: a non-empty string (a `PathLike` is stored as its string)."""
+    v = getattr(config, name)
+    if v is None and optional:
+        return
+    if isinstance(v, os.PathLike):
+        v = os.fspath(v)
+        object.__setattr__(config, name, v)
+    if not isinstance(v, str):
+        kind = "a path (str) or None" if optional else "a string"
+        raise TypeError(f"`{name}` (={v!r}) must be {kind}")
+    if not v.strip():
+        raise ValueError(f"`{name}` (={v!r}) must not be empty" + (" (leave it out for none)" if optional else ""))
 
 
 def _is_real(v) -> bool:

@@ -178,7 +178,13 @@ def test_restriction_examples():
     assert O.irrep(1, 4).restrict((0.0, 4)).irreps == ((0, 0), (1, 0))
     assert O.irrep(1, 2).restrict((None, -1)).irreps == ((2,),)
     assert dihedral_group(4).regular_representation.restrict((None, 4)).multiplicities() == {(0,): 2, (1,): 2, (2,): 2}
-    assert dihedral_group(4).irrep(1, 1).restrict((0, 1)).irreps == ((0, 0), (1, 0))
+    # escnn's ids: the reflection subgroups (k, 1) / (theta, 1) are C_2 with irreps (0,) and (1,)
+    assert dihedral_group(4).irrep(1, 1).restrict((0, 1)).irreps == ((0,), (1,))
+    assert dihedral_group(4).irrep(0, 2).restrict((1, 1)).irreps == ((1,),)  # r f acts by -1
+    assert dihedral_group(4).irrep(0, 2).restrict((2, 1)).irreps == ((0,),)
+    assert dihedral_group(4).irrep(1, 0).restrict((3, 1)).irreps == ((1,),)
+    assert O.irrep(1, 0).restrict((0.5, 1)).irreps == ((1,),)
+    assert O.irrep(1, 2).restrict((0.5, 1)).irreps == ((0,), (1,))
 
 
 @pytest.mark.parametrize("G", FINITE + CONTINUOUS, ids=repr)

@@ -16,8 +16,10 @@ def test_factories_follow_escnn():
     assert gspaces.rot2dOnR2(-1, maximum_frequency=3).fibergroup == so2_group(3)
     assert gspaces.flipRot2dOnR2(4).fibergroup == dihedral_group(4)
     assert gspaces.flipRot2dOnR2(-1, 5).fibergroup == o2_group(5)
-    assert gspaces.flipRot2dOnR2(1).fibergroup == dihedral_group(1)  # the reflection group
-    assert gspaces.flip2dOnR2().fibergroup == dihedral_group(1)
+    # as in escnn, the reflection group is C_2 (its element 1 is the reflection)
+    assert gspaces.flipRot2dOnR2(1).fibergroup == cyclic_group(2)
+    assert gspaces.flip2dOnR2().fibergroup == cyclic_group(2)
+    assert gspaces.flipRot2dOnR2(1) == gspaces.flip2dOnR2()
     assert gspaces.trivialOnR2().fibergroup == cyclic_group(1)
     # escnn's default reflection axis is pi/2: x -> -x
     gs = gspaces.flipRot2dOnR2(4)

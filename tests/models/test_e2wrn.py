@@ -92,13 +92,18 @@ def test_invariance_and_export(wrn):
     np.testing.assert_allclose(ye, y0, atol=1e-5)
 
 
+def _is_reflection_group(g) -> bool:
+    """The group of one reflection: D1 in equijax's naming of old, C2 in escnn's."""
+    return g.order() == 2 and g.name in ("D1", "C2")
+
+
 def test_negative_control_restricted_to_flips():
-    # r=2 restricts to the reflection group D1 after stage 2: still flip-invariant, no longer
+    # r=2 restricts to the reflection group after stage 2: still flip-invariant, no longer
     # invariant under rotations by 90 degrees
     model, state = eqx.nn.make_with_state(models.WideResNet)(
         jax.random.key(0), depth=10, N=8, r=2, fixparams=False, conv2triv=False
     )
-    assert model.out_group.name == "D1" and model.gpool is not None
+    assert _is_reflection_group(model.out_group) and model.gpool is not None
     x = images(2, 17)
     _, state = forward(model, x, state)
     inf = model.eval()
@@ -129,11 +134,12 @@ def test_options_build():
     for kwargs, group in [
         (dict(f=False, main_fiber="quotient", inner_fiber="quotient"), "C4"),
         (dict(N=4, r=-1, deltaorth=True), "D4"),
-        (dict(r=0), "D1"),
+        (dict(r=0), "flips"),
         (dict(r=2, f=False), "C1"),
     ]:
         model = models.WideResNet(jax.random.key(0), fixparams=False, **kwargs)
-        assert model.out_group.name == group, kwargs
+        g = model.out_group
+        assert _is_reflection_group(g) if group == "flips" else g.name == group, kwargs
     centre = np.asarray(model.conv1.expand_parameters()[0])
     assert centre.shape[-1] == 5
 

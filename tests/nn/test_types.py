@@ -70,8 +70,10 @@ def test_geometric_tensor_pytree_and_ops(gs, getkey):
     np.testing.assert_allclose((2.0 * a).tensor, 2 * a.tensor)
     np.testing.assert_allclose((-a / 2).tensor, -a.tensor / 2)
     assert a[0].shape == (2, 9, 5, 5) and a[1:, 0].shape == (2, 9, 5, 5)
-    with pytest.raises(IndexError):
-        a[0, 0, 0]
+    # the third index is the field axis (escnn's semantics: it counts fields, not channels)
+    assert a[0, 0, 0].shape == (8, 5, 5) and a[0, 0, 0].type == t.index_select([0])
+    with pytest.raises(IndexError, match="2 fields"):
+        a[0, 0, 2]
     # crosses jit, vmap, grad, scan and tree_map
     f = jax.jit(lambda x: x * 3.0)
     assert f(a).type == t

@@ -113,10 +113,10 @@ def test_bad_inputs_give_one_line_errors(tiny_dataset, tmp_path, capsys):
     assert lines[0].startswith("equijax-train: error: argument --model: invalid choice: 'resnet'")
     cases = [
         (["--dataset", str(tmp_path / "missing.npz")], "nor an existing file"),
-        (["--width", "-1"], "`width`"),
+        (["--width", "-1"], "`--width` (=-1.0)"),
         (["--model", "cnn", "--group", "C8"], "does not apply"),
-        (["--group", "D4"], "'C<N>'"),
-        (["--resume"], "`resume` needs `ckpt_dir`"),
+        (["--group", "E4"], "'D<N>'"),
+        (["--resume"], "`--resume` needs `--ckpt-dir`"),
         (["--devices", "3"], "devices"),
     ]
     for args, message in cases:
@@ -138,7 +138,7 @@ def test_checkpoint_mismatch_overwrites_nothing(tiny_dataset, tmp_path, capsys):
     capsys.readouterr()
     before, metrics_before = checkpoint_path(ck).read_bytes(), metrics.read_bytes()
     cases = [
-        ([], "exists; pass --resume"),
+        ([], "exists; pass `--resume`"),
         (["--resume", "--width", "0.5"], "another architecture: width"),
         (["--resume", "--model", "cnn"], "another architecture: model"),
         (["--resume", "--lr", "0.01"], "other settings"),
@@ -154,7 +154,7 @@ def test_checkpoint_mismatch_overwrites_nothing(tiny_dataset, tmp_path, capsys):
     # a truncated checkpoint
     checkpoint_path(ck).write_bytes(before[: len(before) // 2])
     assert main([*base, "--resume"]) == 2
-    assert "truncated" in capsys.readouterr().err
+    assert "is truncated: it holds" in capsys.readouterr().err
 
 
 def test_config_validation():

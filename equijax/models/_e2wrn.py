@@ -37,17 +37,17 @@ def _fiber(kind: str, gspace, planes: float, fixparams: bool) -> nn.FieldType:
     """The e2cnn experiments' feature types for a stage of ``planes`` channels of a
     conventional network: with `fixparams`, ``sqrt(|G|)`` times more channels, so that the
     number of parameters stays roughly that of the conventional network. At least one field."""
-    G = gspace.fibergroup
     N = _order(gspace)
     scale = math.sqrt(N) if fixparams else 1.0
     if kind == "regular":
         return nn.FieldType(gspace, max(1, int(planes / N * scale)) * [gspace.regular_repr])
     if kind == "trivial":
         return nn.FieldType(gspace, max(1, int(planes * scale)) * [gspace.trivial_repr])
-    # quotient: by reflection subgroups with three axes (D_n), or by C2 and C4 (C_n)
-    if G.has_flips:
-        n = G.rotation_order
-        subgroups = [(int(axis), 1) for axis in (0, round(n / 4), round(n / 2))]
+    # quotient: by reflection subgroups with three axes (D_n), or by C2 and C4 (C_n); the
+    # reflection group alone is C_2 (escnn's ids), whose reflection subgroup is itself (id 2)
+    if gspace.flips_order:
+        n = gspace.rotations_order
+        subgroups = [2, 2, 2] if n == 1 else [(int(axis), 1) for axis in (0, round(n / 4), round(n / 2))]
     else:
         if N % 4:
             raise ValueError(

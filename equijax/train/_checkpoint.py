@@ -3,9 +3,10 @@
 permissions of a plain file write, and verified by a SHA-256 checksum on every read.
 
 The header (version 2) holds ``"payload_bytes"`` and ``"sha256"``: the digest of the
-header's canonical JSON without that key, a newline, and the payload. A reader accepts the file only if the header line is
-exactly that canonical JSON and the digest matches, so any changed byte (in the weights, or a
-hand-edited ``epoch``) is refused with a one-line `ValueError` naming the file.
+header's canonical JSON without that key, a newline, and the payload. A reader accepts the
+file only if the header line is exactly that canonical JSON and the digest matches, so any
+changed byte (in the weights, or a hand-edited ``epoch``) is refused with a one-line
+`ValueError` naming the file.
 
 Version-1 checkpoints (equijax before checksums) are read with a `UserWarning`: they cannot
 be verified; the next save of a resumed run writes version 2.

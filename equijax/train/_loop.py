@@ -579,6 +579,11 @@ def fit(config: TrainConfig, dataset: edata.Dataset | None = None, *, log: Calla
     return {"history": history, "summary": summary, "model": model, "state": state}
 
 
+def _same_path(a, b) -> bool:
+    """Two dataset values naming the same existing file or directory ('t.npz' and its absolute path)."""
+    return isinstance(a, str) and isinstance(b, str) and os.path.exists(a) and os.path.exists(b) and _same_file(a, b)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
@@ -694,7 +699,11 @@ def _check_compatible(header: dict, config: TrainConfig, ckpt) -> None:
     # fields added after a checkpoint was written take their default
     defaults = TrainConfig()
     recorded = {f: run.get(f, getattr(defaults, f)) for f in RUN_FIELDS}
-    diff = [f"{f}: {recorded[f]!r} vs {getattr(config, f)!r}" for f in RUN_FIELDS if recorded[f] != getattr(config, f)]
+    diff = [
+        f"{f}: {recorded[f]!r} vs {getattr(config, f)!r}"
+        for f in RUN_FIELDS
+        if recorded[f] != getattr(config, f) and not (f == "dataset" and _same_path(recorded[f], config.dataset))
+    ]
     if diff:
         raise ValueError(
             f"{ckpt} was trained with other settings; resuming needs the same ({'; '.join(diff)}). "

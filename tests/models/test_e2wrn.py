@@ -93,8 +93,8 @@ def test_invariance_and_export(wrn):
 
 
 def _is_reflection_group(g) -> bool:
-    """The group of one reflection: D1 in equijax's naming of old, C2 in escnn's."""
-    return g.order() == 2 and g.name in ("D1", "C2")
+    """The group of one reflection: C2, as in escnn."""
+    return g.order() == 2 and g.name == "C2"
 
 
 def test_negative_control_restricted_to_flips():
@@ -110,6 +110,22 @@ def test_negative_control_restricted_to_flips():
     y0, _ = forward(inf, x, clone(state))
     np.testing.assert_allclose(forward(inf, jnp.flip(x, -1), clone(state))[0], y0, atol=1e-4)
     assert float(jnp.max(jnp.abs(forward(inf, jnp.rot90(x, 1, axes=(-2, -1)), clone(state))[0] - y0))) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs, n_params",
+    [
+        (dict(r=2, main_fiber="quotient", inner_fiber="quotient"), 33015),
+        (dict(r=0, main_fiber="quotient"), 36963),
+    ],
+)
+def test_quotient_fibers_after_restriction_to_flips(kwargs, n_params):
+    # once restricted to the reflection group (C2), the quotient fibres are by C2 itself;
+    # the counts are those of the D1-based construction before escnn's C2 ids
+    model = models.WideResNet(jax.random.key(0), depth=10, N=8, fixparams=False, **kwargs)
+    assert _is_reflection_group(model.out_group)
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    assert sum(int(v.size) for v in leaves) == n_params
 
 
 def test_jit_grad(wrn):

@@ -174,7 +174,7 @@ def test_checkpoint_header_missing_a_key_is_one_line(run, tmp_path, capsys):
     header = read_header_of(good)
     model, state, _, _ = load_trained(run[1])
     for key in ("history", "epoch", "run"):
-        h = {k: v for k, v in header.items() if k not in ("format", "version", "sha256", key)}
+        h = {k: v for k, v in header.items() if k not in ("format", "version", "payload_bytes", "sha256", key)}
         save_checkpoint(checkpoint_path(ck), h, (model, state))
         before = _snapshot(tmp_path)
         assert main([*_cli_args(dataset), "--ckpt-dir", str(ck), "--resume"]) == 2
@@ -452,3 +452,14 @@ def test_a_copied_checkpoint_stays_valid(run, tmp_path):
     # a checkpoint copied elsewhere (another path, same bytes) stays valid: the checksum covers content only
     shutil.copytree(run[1], tmp_path / "copy")
     assert read_header(checkpoint_path(tmp_path / "copy"))["epoch"] == 2
+
+
+def test_resume_accepts_the_same_dataset_by_another_path(run, monkeypatch):
+    from equijax.train._loop import _check_compatible
+
+    dataset, ck, good, *_ = run
+    header = read_header_of(good)
+    monkeypatch.chdir(os.path.dirname(dataset))
+    _check_compatible(header, TrainConfig(**{**TINY, "dataset": os.path.basename(dataset)}), ck)
+    with pytest.raises(ValueError, match="dataset: "):
+        _check_compatible(header, TrainConfig(**{**TINY, "dataset": "sample"}), ck)

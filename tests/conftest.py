@@ -1,5 +1,7 @@
 import gc
 import importlib
+import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -24,6 +26,29 @@ def getkey():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def mnist_file(tmp_path_factory) -> Path:
+    """A keras-layout MNIST ``.npz`` of real digits: the file `EQUIJAX_MNIST` names (``make
+    test`` sets it), or else one written from the digits bundled with equijax (2,000 + 2,000
+    real MNIST digits, already rotated), so that no test is skipped for want of a dataset."""
+    given = os.environ.get("EQUIJAX_MNIST")
+    if given and Path(given).is_file():
+        return Path(given)
+    from equijax import data
+
+    sample = data.load_sample()
+    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
+    to_uint8 = lambda x: np.round(np.asarray(x).reshape(-1, 28, 28) * 255.0).astype(np.uint8)  # noqa: E731
+    np.savez(
+        path,
+        x_train=to_uint8(sample.x_train),
+        y_train=np.asarray(sample.y_train, np.uint8),
+        x_test=to_uint8(sample.x_test),
+        y_test=np.asarray(sample.y_test, np.uint8),
+    )
+    return path
 
 
 def pytest_sessionfinish(session):

@@ -1,5 +1,4 @@
 import gzip
-import os
 import zipfile
 from pathlib import Path
 
@@ -9,9 +8,6 @@ import numpy as np
 import pytest
 
 from equijax import data
-
-MNIST = os.environ.get("EQUIJAX_MNIST")
-needs_mnist = pytest.mark.skipif(not MNIST or not Path(MNIST).exists(), reason="EQUIJAX_MNIST not set")
 
 
 def _smooth(rng, n, size):
@@ -142,10 +138,9 @@ def test_build_rotated_mnist_protocol():
         data.build_rotated_mnist(src, 0, 10)
 
 
-@needs_mnist
-def test_build_from_real_mnist_rotates_digits():
-    ds = data.build_rotated_mnist(MNIST, 200, 300, seed=0)
-    x_train, *_ = data.load_mnist(MNIST)
+def test_build_from_real_mnist_rotates_digits(mnist_file):
+    ds = data.build_rotated_mnist(mnist_file, 200, 300, seed=0)
+    x_train, *_ = data.load_mnist(mnist_file)
     # rotated digits keep their ink (up to interpolation at the border) but not their pixels
     ink = x_train[:500].astype(np.float32).sum(axis=(1, 2)).mean() / 255
     assert abs(ds.x_train.sum(axis=(1, 2)).mean() - ink) / ink < 0.15

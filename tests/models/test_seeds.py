@@ -1,5 +1,3 @@
-import os
-import pathlib
 import time
 
 import equinox as eqx
@@ -10,8 +8,6 @@ import optax
 import pytest
 
 from equijax import models
-
-MNIST = pathlib.Path(os.environ.get("EQUIJAX_MNIST", pathlib.Path(__file__).parents[3] / "shared/data/mnist.npz"))
 
 
 def clone(state):
@@ -81,10 +77,8 @@ def test_bad_model_input(c8):
         model(jnp.zeros((2, 1, 28, 28)), state)
 
 
-def _digits(n: int, seed: int = 0):
-    if not MNIST.exists():
-        pytest.skip(f"real MNIST digits not found at {MNIST} (set EQUIJAX_MNIST)")
-    with np.load(MNIST) as f:
+def _digits(mnist_file, n: int):
+    with np.load(mnist_file) as f:
         x, y = f["x_train"][:n], f["y_train"][:n]
     x = np.pad(x.astype(np.float32) / 255.0, ((0, 0), (0, 1), (0, 1)))[:, None]  # 29 x 29, as the tutorial
     return jnp.asarray(x), jnp.asarray(y)
@@ -116,18 +110,18 @@ def _train(model, state, x, y, steps: int, batch: int):
     return losses
 
 
-def test_train_step_on_real_digits_small():
+def test_train_step_on_real_digits_small(mnist_file):
     """A narrow C8 model (width 1/4), batch 16: fast enough for every CI run."""
-    x, y = _digits(320)
+    x, y = _digits(mnist_file, 320)
     model, state = eqx.nn.make_with_state(models.C8SteerableCNN)(jax.random.key(0), width=0.25)
     losses = _train(model, state, x, y, steps=20, batch=16)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
 @pytest.mark.slow
-def test_train_step_on_real_digits_batch_64():
+def test_train_step_on_real_digits_batch_64(mnist_file):
     """The acceptance run: the full C8 model, batch 64, 20 steps (minutes on 2 CPU cores)."""
-    x, y = _digits(64 * 20)
+    x, y = _digits(mnist_file, 64 * 20)
     model, state = eqx.nn.make_with_state(models.C8SteerableCNN)(jax.random.key(0))
     losses = _train(model, state, x, y, steps=20, batch=64)
     print("losses", [round(v, 3) for v in losses])

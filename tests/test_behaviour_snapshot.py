@@ -20,19 +20,22 @@ def stored():
         return {k: f[k] for k in f.files}
 
 
-def test_model_outputs_match_snapshot(stored):
-    outputs = snapshot.model_outputs()
-    assert set(outputs) == set(stored)
+@pytest.mark.parametrize(
+    "model", [pytest.param("c8", marks=pytest.mark.slow), "c4cnn", "e2wrn"]
+)  # the full C8 model compiles for a minute on 2 cores: `-m slow` (run for every re-cut)
+def test_model_outputs_match_snapshot(stored, model):
+    outputs = snapshot.model_outputs([model])
+    assert set(outputs) == {k for k in stored if k.startswith(f"{model}/")}
     for name, value in outputs.items():
         np.testing.assert_allclose(value, stored[name], rtol=0, atol=1e-6, err_msg=name)
     # negative control: the check sees a change far below the models' own scale
-    name = "c8/train_logits"
+    name = f"{model}/train_logits"
     assert np.max(np.abs(outputs[name] + 1e-5 - stored[name])) > 1e-6
 
 
 def test_layer_counts_match_snapshot():
     counts = snapshot.layer_counts()
     stored = json.loads(snapshot.JSON.read_text())
-    assert len(stored) >= 300
+    assert len(stored) >= 280
     assert counts == stored
     assert sum(w for w, _ in counts.values()) > 0 and any(b for _, b in counts.values())

@@ -42,12 +42,22 @@ def _models():
     }
 
 
-def model_outputs() -> dict[str, np.ndarray]:
-    """Training-mode logits and state, inference logits and exported outputs per model."""
+def model_outputs(names=None) -> dict[str, np.ndarray]:
+    """Training-mode logits and state, inference logits and exported outputs per model, all in
+    float64: a float32 training-mode batch norm over two images amplifies rounding (a change of
+    XLA's optimisation level alone moves the C8 logits by 2e-4), float64 leaves only the
+    behaviour to compare."""
+    with jax.enable_x64(True):
+        return _model_outputs(names)
+
+
+def _model_outputs(names) -> dict[str, np.ndarray]:
     out = {}
     for name, (build, shape) in _models().items():
+        if names is not None and name not in names:
+            continue
         model, state = build()
-        x = jax.random.normal(jax.random.key(7), shape, jnp.float32)
+        x = jax.random.normal(jax.random.key(7), shape, jnp.float64)
         logits, new_state = eqx.filter_jit(lambda m, x, s: m(x, s))(model, x, state)
         out[f"{name}/train_logits"] = np.asarray(logits)
         for i, leaf in enumerate(jax.tree_util.tree_leaves(new_state)):
@@ -79,6 +89,7 @@ def layer_counts() -> dict[str, list[int]]:
     }
     counts: dict[str, list[int]] = {}
     for sname, gs in spaces.items():
+        gs0 = gspaces.no_base_space(gs.fibergroup)
         fields = {"trivial": gs.trivial_repr}
         if gs.fibergroup.order() > 0:
             fields["regular"] = gs.regular_repr
@@ -95,9 +106,12 @@ def layer_counts() -> dict[str, list[int]]:
                 if a == b:
                     tconv = nn.R2ConvTransposed(t_in, t_out, 3, key=jax.random.key(0))
                     counts[f"{sname} R2ConvTransposed {a},{b} -> {b},{a},{a} k=3"] = _count(tconv)
+                lin_in, lin_out = (nn.FieldType(gs0, t.representations) for t in (t_in, t_out))
                 try:
-                    lin = nn.Linear(t_in, t_out, key=jax.random.key(0))
-                except ValueError:  # no equivariant linear map between these types
+                    lin = nn.Linear(lin_in, lin_out, key=jax.random.key(0))
+                except ValueError as e:  # no equivariant linear map between these types
+                    if "no equivariant" not in str(e).lower() and "empty" not in str(e).lower():
+                        raise
                     counts[f"{sname} Linear {a},{b} -> {b},{a},{a}"] = [0, 0]
                 else:
                     counts[f"{sname} Linear {a},{b} -> {b},{a},{a}"] = _count(lin)

@@ -13,7 +13,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "benchmarks"))
 import seed_c8  # noqa: E402
 
 
-@pytest.mark.parametrize("model, group", [("c8", "C8"), ("c8", "D4"), ("c4", "C4")])
+@pytest.mark.parametrize(
+    "model, group",
+    [pytest.param("c8", "C8", marks=pytest.mark.slow), ("c8", "D4"), pytest.param("c4", "C4", marks=pytest.mark.slow)],
+)  # one case in the timed suite, all with -m slow
 def test_floor_has_the_models_filter_shapes(model, group):
     N, refl = seed_c8.parse_group(group)
     eq, _, _, fields = seed_c8.build_equijax(model, N, refl, 0.25, jax.random.key(0))

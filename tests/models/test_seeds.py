@@ -33,8 +33,9 @@ def test_c8_parameter_count_and_build_time(c8):
     assert time.perf_counter() - t0 <= 1.0
 
 
-def test_c8_invariance_batch_vmap_and_export(c8):
-    model, state = c8
+@pytest.mark.parametrize("width", [0.25, pytest.param(1.0, marks=pytest.mark.slow)])  # full width: -m slow
+def test_c8_invariance_batch_vmap_and_export(c8, width):
+    model, state = c8 if width == 1.0 else eqx.nn.make_with_state(models.C8SteerableCNN)(jax.random.key(0), width=width)
     x = jax.random.normal(jax.random.key(2), (4, 1, 29, 29))
     # a training call, so that batch-norm statistics are not trivial
     _, state = logits(model, x * 2 + 1, state)
@@ -54,7 +55,7 @@ def test_c8_invariance_batch_vmap_and_export(c8):
     np.testing.assert_allclose(eqx.filter_jit(lambda e, v: jax.vmap(e)(v))(exported, x), y0, atol=1e-5)
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("batch_norm", [pytest.param(False, marks=pytest.mark.slow), True])  # without: -m slow
 def test_c4cnn_invariant_and_cnn_is_not(batch_norm):
     x = jax.random.normal(jax.random.key(3), (3, 1, 33, 33))
     for cls, invariant in ((models.C4CNN, True), (models.CNN, False)):

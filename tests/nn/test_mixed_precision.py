@@ -37,7 +37,11 @@ def block(gs, key):
     )
 
 
-@pytest.mark.parametrize("gs", [gspaces.rot2dOnR2(4), gspaces.flipRot2dOnR2(4), gspaces.rot2dOnR2(8)], ids=str)
+@pytest.mark.parametrize(
+    "gs",
+    [pytest.param(gspaces.rot2dOnR2(4), marks=pytest.mark.slow), gspaces.flipRot2dOnR2(4), gspaces.rot2dOnR2(8)],
+    ids=str,
+)  # C4 is a subgroup of D4 (in the timed suite): -m slow
 def test_bfloat16_policy_equivariance(gs, getkey):
     key = getkey()
     model, state = eqx.nn.make_with_state(block)(gs, key)

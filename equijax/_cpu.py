@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 
-from .nn._conv_kernels import YNN_FLAG, ynn_enabled
+YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce"
+
+
+def ynn_enabled() -> bool:
+    """Whether XLA:CPU runs with YNNPACK dot fusion (``XLA_FLAGS`` holds
+    ``--xla_cpu_experimental_ynn_fusion_type`` with ``dot``), which makes its convolutions and
+    their gradients faster on CPU."""
+    m = re.search(r"--xla_cpu_experimental_ynn_fusion_type=(\S+)", os.environ.get("XLA_FLAGS", ""))
+    return m is not None and "dot" in m.group(1).split(",")
 
 
 def enable_fast_cpu_convolutions() -> bool:

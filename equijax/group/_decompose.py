@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ._group import TWO_PI, Group, GroupElement
+from ._element import TWO_PI, GroupElement
+from ._group import Group
 
 # A squared residual below this is numerical zero: legitimate values are O(1 / size).
 _ZERO_TOL = 1e-8

@@ -3,17 +3,25 @@
 A `Representation` is a group, a list of irreps and an orthogonal change of basis Q:
 ``rho(g) = Q (psi_1(g) (+) ... (+) psi_n(g)) Q^T``. Representations are immutable values,
 compared and hashed by content; the constructions below are cached by value.
+The irreps are in `_irreps`; the regular, quotient and induced representations of a group
+in `_induced`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._decompose import block_diagonal, decompose
-from ._group import Group, GroupElement, Restriction, _subgroup
+from ._element import GroupElement
+from ._group import Group
+from ._subgroups import _subgroup
+
+if TYPE_CHECKING:
+    from ._irreps import IrreducibleRepresentation
 
 _ORTHO_TOL = 1e-8
 
@@ -224,78 +232,6 @@ def _rebuild(group, irreps, Q, name, nonlinearities):
     return Representation(group, irreps, Q, name, nonlinearities)
 
 
-class IrreducibleRepresentation(Representation):
-    """An irrep of a subgroup of O(2), with escnn's id.
-
-    Every irrep is one of the O(2)-type matrices evaluated at ``g = r_theta f^flip``:
-    1-dimensional ``(-1)^(j * flip) * cos(k * theta)`` or 2-dimensional
-    ``R(k * theta) diag(1, -1)^flip``.
-
-    **Attributes:** `id`, `frequency` (k), `size`, `endomorphism_dim` (1, or 2 for the
-    rotation irreps of C_N and SO(2), whose endomorphisms are the complex numbers).
-    """
-
-    def __init__(self, group: Group, id: tuple):
-        self.__dict__["id"] = id
-        j, k = id if group.has_flips else (0, id[0])
-        one_dim = k == 0 or (not group.continuous and 2 * k == group.rotation_order)
-        self.__dict__["j"] = j
-        self.__dict__["frequency"] = k
-        self.__dict__["size"] = 1 if one_dim else 2
-        self.__dict__["endomorphism_dim"] = 2 if (not one_dim and not group.has_flips) else 1
-        name = "irrep_" + ",".join(str(i) for i in id)
-        trivial = j == 0 and k == 0
-        self._init(group, (id,), np.eye(self.size), name, POINTWISE if trivial else NORM)
-
-    @property
-    def attributes(self) -> dict:
-        if self.group.has_flips:
-            return {"frequency": self.frequency, "flip_frequency": self.j}
-        return {"frequency": self.frequency}
-
-    @property
-    def type(self) -> str:
-        """``"R"`` (real type, End = R) or ``"C"`` (complex type, End = C)."""
-        return "R" if self.endomorphism_dim == 1 else "C"
-
-    @property
-    def dimension(self) -> int:
-        return self.size
-
-    def matrices(self, elements: Sequence[GroupElement]) -> np.ndarray:
-        flips, angles = self.group.element_params(elements)
-        return self.matrices_from_params(flips, angles)
-
-    def matrices_from_params(self, flips: np.ndarray, angles: np.ndarray) -> np.ndarray:
-        """Vectorised evaluation from arrays of flips (0/1) and angles (radians)."""
-        k = self.frequency
-        flips, angles = np.asarray(flips), np.asarray(angles, dtype=np.float64)
-        sign = np.where(flips % 2 == 1, -1.0, 1.0)
-        if self.size == 1:
-            v = np.cos(k * np.asarray(angles, dtype=np.float64))
-            if 2 * k == self.group.rotation_order:  # (-1)^r exactly
-                v = np.round(v)
-            if self.j == 1:
-                v = v * sign
-            return v[:, None, None]
-        c, s = np.cos(k * angles), np.sin(k * angles)
-        return np.stack([np.stack([c, -sign * s], -1), np.stack([s, sign * c], -1)], -2)
-
-    def character(self, g: GroupElement) -> float:
-        return float(np.trace(self(g)))
-
-    def endomorphism_basis(self) -> np.ndarray:
-        """A basis of the matrices commuting with every psi(g), shape ``(dim End, d, d)``."""
-        if self.endomorphism_dim == 1:
-            return np.eye(self.size)[None]
-        return np.stack([np.eye(2), np.array([[0.0, -1.0], [1.0, 0.0]])])
-
-
-@functools.cache
-def build_irrep(group: Group, id: tuple) -> IrreducibleRepresentation:
-    return IrreducibleRepresentation(group, id)
-
-
 def _check_reprs(reprs, argname: str = "reprs") -> list[Representation]:
     reprs = list(reprs)
     if not reprs:
@@ -362,114 +298,6 @@ def change_basis(repr: Representation, change_of_basis: np.ndarray, name: str | 
 def _from_matrices(group: Group, mats_fn, bandwidth: int, name: str, nonlinearities) -> Representation:
     ids, Q = decompose(group, mats_fn, bandwidth)
     return Representation(group, ids, Q, name, nonlinearities)
-
-
-@functools.cache
-def regular_representation(group: Group) -> Representation:
-    if group.continuous:
-        raise ValueError(
-            f"{group.name} is continuous and has no finite regular representation: use bl_regular_representation(L)"
-        )
-    elements = group.elements
-    index = {g: i for i, g in enumerate(elements)}
-    n = len(elements)
-
-    def mats(gs):
-        out = np.zeros((len(gs), n, n))
-        for a, g in enumerate(gs):
-            for i, h in enumerate(elements):
-                out[a, index[g @ h], i] = 1.0
-        return out
-
-    return _from_matrices(group, mats, 0, "regular", POINTWISE)
-
-
-@functools.cache
-def bl_regular_representation(group: Group, L: int) -> Representation:
-    if not isinstance(L, int) or L < 0:
-        raise ValueError(f"`L` (={L!r}) must be a non-negative integer")
-    ids = [p.id for p in group.irreps(L) for _ in range(p.size // p.endomorphism_dim)]
-    return Representation(group, ids, None, f"regular_{L}" if group.continuous else "regular_bl", NORM)
-
-
-def _cosets(group: Group, subgroup_id) -> tuple[list[GroupElement], Restriction]:
-    """Coset representatives of G/H (finite index), identity first."""
-    H, inclusion, restriction = _subgroup(group, subgroup_id)
-    if not group.continuous:
-        reps, seen = [], set()
-        Hel = [inclusion(h) for h in H.elements]
-        for g in group.elements:
-            if g in seen:
-                continue
-            reps.append(g)
-            seen.update(g @ h for h in Hel)
-        return reps, restriction
-    if not H.continuous:
-        raise ValueError(f"the subgroup {subgroup_id!r} ({H.name}) has infinite index in {group.name}")
-    reps = [group.identity]
-    if group.has_flips and not H.has_flips:
-        reps.append(group._make(1, 0.0))
-    return reps, restriction
-
-
-@functools.cache
-def quotient_representation(group: Group, subgroup_id) -> Representation:
-    H, _, _ = _subgroup(group, subgroup_id)
-    name = f"quotient[{subgroup_id}]"
-    if group.continuous and not H.continuous:
-        # band-limited: each irrep psi with frequency <= maximum_frequency appears
-        # dim(psi^H) / dim End(psi) times
-        ids = []
-        for psi in group.irreps():
-            fixed = psi.restrict(subgroup_id).multiplicity(H.trivial_representation.id)
-            ids += [psi.id] * (fixed // psi.endomorphism_dim)
-        return Representation(group, ids, None, name, NORM)
-    reps, restriction = _cosets(group, subgroup_id)
-
-    def mats(gs):
-        out = np.zeros((len(gs), len(reps), len(reps)))
-        for a, g in enumerate(gs):
-            for j, t in enumerate(reps):
-                gt = g @ t
-                i = next(i for i, s in enumerate(reps) if restriction(~s @ gt) is not None)
-                out[a, i, j] = 1.0
-        return out
-
-    return _from_matrices(group, mats, 0, name, POINTWISE)
-
-
-def induced_representation(group: Group, subgroup_id, repr: Representation) -> Representation:
-    H, _, _ = _subgroup(group, subgroup_id)
-    if not isinstance(repr, Representation):
-        raise TypeError(f"`repr` (={repr!r}) must be a Representation")
-    if repr.group != H:
-        raise ValueError(
-            f"`repr` is a representation of {repr.group.name}, but the subgroup {subgroup_id!r} is {H.name}"
-        )
-    return _induced(group, subgroup_id, repr)
-
-
-@functools.cache
-def _induced(group: Group, subgroup_id, repr: Representation) -> Representation:
-    reps, restriction = _cosets(group, subgroup_id)
-    d, n = repr.size, len(reps)
-
-    def mats(gs):
-        out = np.zeros((len(gs), n * d, n * d))
-        for a, g in enumerate(gs):
-            for j, t in enumerate(reps):
-                for i, s in enumerate(reps):
-                    h = restriction(~s @ g @ t)
-                    if h is not None:
-                        out[a, i * d : (i + 1) * d, j * d : (j + 1) * d] = repr(h)
-        return out
-
-    name = f"induced[{subgroup_id}]({repr.name})"
-    nl = POINTWISE if "pointwise" in repr.supported_nonlinearities else NORM
-    nl = nl | {"induced_norm", "induced_gated"}
-    induced = _from_matrices(group, mats, repr.bandwidth, name, nl)
-    _INDUCED_FROM[induced] = (subgroup_id, repr)
-    return induced
 
 
 # induced representation -> (subgroup id, representation of the subgroup); filled by _induced.

@@ -24,11 +24,7 @@ from ..group import (
     Restriction,
     o2_group,
 )
-from ..group._group import _subgroup, angle_key, canonical_angle
-
-
-def _is_real(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+from ..internal import angle_key, cached_subgroup, canonical_angle, is_real
 
 
 class GSpace:
@@ -122,12 +118,12 @@ class GSpace2D(GSpace):
         _check_N(N)
         _check_F(maximum_frequency)
         if theta is not None:
-            if not _is_real(theta) or not math.isfinite(theta):
+            if not is_real(theta) or not math.isfinite(theta):
                 raise ValueError(f"`sg_id` (={sg_id!r}) must have an angle or None first")
             theta = canonical_angle(theta)
         F = int(maximum_frequency) if N == -1 else 0
         o2 = o2_group(F)
-        group, inclusion, _ = _subgroup(o2, (theta, N))
+        group, inclusion, _ = cached_subgroup(o2, (theta, N))
         d = self.__dict__
         d["sg_id"], d["maximum_frequency"] = (theta, N), F
         d["fibergroup"], d["o2_inclusion"] = group, inclusion
@@ -357,7 +353,7 @@ def _check_F(F) -> int:
 
 
 def _axis_to_theta(axis) -> float:
-    if not _is_real(axis) or not math.isfinite(axis):
+    if not is_real(axis) or not math.isfinite(axis):
         raise ValueError(f"`axis` (={axis!r}) must be a finite angle in radians")
     return canonical_angle(2.0 * float(axis))
 

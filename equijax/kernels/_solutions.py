@@ -24,7 +24,7 @@ import functools
 import numpy as np
 
 from ..group import Inclusion, IrreducibleRepresentation
-from ..group._decompose import quadrature_elements
+from ..internal import quadrature_elements
 
 _ZERO_TOL = 1e-8
 

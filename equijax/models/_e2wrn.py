@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import gspaces, nn
-from ..nn._module import dense_layer, split_key
+from ..internal import dense_layer, split_key
 from ._checks import check_bool as _check_bool, check_int as _check_int, check_positive as _check_positive
 
 _FIBERS = ("regular", "quotient", "trivial")

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from .. import gspaces, nn
 from ..group import Group
-from ..nn._module import dense_layer, split_key
+from ..internal import dense_layer, split_key
 from ._checks import check_bool, check_int, check_positive
 
 

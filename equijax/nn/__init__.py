@@ -8,18 +8,19 @@ from ._batchnorm import (
     InnerBatchNorm as InnerBatchNorm,
     NormBatchNorm as NormBatchNorm,
 )
+from ._branching import (
+    BranchingModule as BranchingModule,
+    MergeModule as MergeModule,
+    MultipleModule as MultipleModule,
+)
 from ._channel_pooling import (
     InducedNormPool as InducedNormPool,
     MaxPoolChannels as MaxPoolChannels,
     NormMaxPool as NormMaxPool,
 )
-from ._combinators import (
-    BranchingModule as BranchingModule,
-    DisentangleModule as DisentangleModule,
-    MergeModule as MergeModule,
-    MultipleModule as MultipleModule,
-    ReshuffleModule as ReshuffleModule,
-    RestrictionModule as RestrictionModule,
+from ._concatenated import (
+    ConcatenatedNonLinearity as ConcatenatedNonLinearity,
+    VectorFieldNonLinearity as VectorFieldNonLinearity,
 )
 from ._conv import R2Conv as R2Conv, R2ConvTransposed as R2ConvTransposed
 from ._dropout import FieldDropout as FieldDropout, PointwiseDropout as PointwiseDropout
@@ -29,31 +30,30 @@ from ._fourier import (
     FourierPointwise as FourierPointwise,
     QuotientFourierELU as QuotientFourierELU,
     QuotientFourierPointwise as QuotientFourierPointwise,
-    TensorProductModule as TensorProductModule,
 )
 from ._gated import (
-    ConcatenatedNonLinearity as ConcatenatedNonLinearity,
     GatedNonLinearity1 as GatedNonLinearity1,
     GatedNonLinearity2 as GatedNonLinearity2,
     GatedNonLinearityUniform as GatedNonLinearityUniform,
-    InducedGatedNonLinearity1 as InducedGatedNonLinearity1,
-    InducedNormNonLinearity as InducedNormNonLinearity,
-    VectorFieldNonLinearity as VectorFieldNonLinearity,
 )
 from ._geometric_tensor import GeometricTensor as GeometricTensor, tensor_directsum as tensor_directsum
+from ._induced_nonlinearities import (
+    InducedGatedNonLinearity1 as InducedGatedNonLinearity1,
+    InducedNormNonLinearity as InducedNormNonLinearity,
+)
 from ._linear import Linear as Linear
 from ._module import EquivariantModule as EquivariantModule, FieldTypeMismatchError as FieldTypeMismatchError
-from ._nonlinearities import (
-    ELU as ELU,
-    LeakyReLU as LeakyReLU,
-    NormNonLinearity as NormNonLinearity,
-    PointwiseNonLinearity as PointwiseNonLinearity,
-    ReLU as ReLU,
-)
+from ._norm_nonlinearities import NormNonLinearity as NormNonLinearity
 from ._normalization import (
     FieldNorm as FieldNorm,
     GNormBatchNorm as GNormBatchNorm,
     InducedNormBatchNorm as InducedNormBatchNorm,
+)
+from ._pointwise import (
+    ELU as ELU,
+    LeakyReLU as LeakyReLU,
+    PointwiseNonLinearity as PointwiseNonLinearity,
+    ReLU as ReLU,
 )
 from ._pooling import (
     GroupPooling as GroupPooling,
@@ -71,7 +71,13 @@ from ._pooling import (
     PointwiseMaxPoolAntialiased as PointwiseMaxPoolAntialiased,
     PointwiseMaxPoolAntialiased2D as PointwiseMaxPoolAntialiased2D,
 )
+from ._restriction import (
+    DisentangleModule as DisentangleModule,
+    ReshuffleModule as ReshuffleModule,
+    RestrictionModule as RestrictionModule,
+)
 from ._structure import IdentityModule as IdentityModule, MaskModule as MaskModule, SequentialModule as SequentialModule
+from ._tensor_product import TensorProductModule as TensorProductModule
 from ._upsampling import R2Upsampling as R2Upsampling
 
 __all__ = [

@@ -21,7 +21,7 @@ from jax import lax
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import STATE_HINT, EquivariantModule, check_input, param_dtype
-from ._nonlinearities import check_pointwise
+from ._pointwise import check_pointwise
 
 
 def _check_common(in_type, eps, momentum, affine) -> None:

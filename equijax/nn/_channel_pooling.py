@@ -13,7 +13,7 @@ from jax import lax
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input
-from ._nonlinearities import field_membership
+from ._norm_nonlinearities import field_membership
 from ._normalization import induced_blocks
 from ._pooling import _check_plane, _pair, _trivial_type
 

@@ -23,12 +23,12 @@ as fast as a plain Equinox CNN of the same shapes.
 from __future__ import annotations
 
 import functools
-import os
-import re
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from .._cpu import YNN_FLAG as YNN_FLAG, ynn_enabled as ynn_enabled
 
 _DN = ("NCHW", "OIHW", "NCHW")
 
@@ -50,8 +50,6 @@ def conv2d(x, w, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), group
     return _conv_fast_wgrad(x, w, stride, padding, dilation)
 
 
-YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce"
-
 # A convolution is "large" (CPU: per-tap filter gradient / YNNPACK barrier) from an input of
 # LARGE_INPUT elements (8 MiB in float32) with at least LARGE_POSITIONS output positions
 # (batch x height x width), the contraction length of the filter gradient; chosen from the
@@ -69,14 +67,6 @@ def is_large(x_shape, w_shape, stride=(1, 1), padding=((0, 0), (0, 0)), dilation
         for size, (lo, hi), d, k, s in zip((h, w), padding, dilation, w_shape[2:], stride)
     ]
     return n * c * h * w >= LARGE_INPUT and n * out[0] * out[1] >= LARGE_POSITIONS
-
-
-def ynn_enabled() -> bool:
-    """Whether XLA:CPU runs with YNNPACK dot fusion (``XLA_FLAGS`` holds
-    ``--xla_cpu_experimental_ynn_fusion_type`` with ``dot``), which makes its convolutions and
-    their gradients faster on CPU."""
-    m = re.search(r"--xla_cpu_experimental_ynn_fusion_type=(\S+)", os.environ.get("XLA_FLAGS", ""))
-    return m is not None and "dot" in m.group(1).split(",")
 
 
 def _xla_conv(x, w, stride, padding, dilation, groups=1):

@@ -14,7 +14,7 @@ from jax import lax
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, check_input
-from ._nonlinearities import check_pointwise
+from ._pointwise import check_pointwise
 
 
 def _check_p(p) -> float:

@@ -9,6 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._misc import (
+    dense_layer as dense_layer,
+    equinox_shell as equinox_shell,
+    key_rng,
+    param_dtype as param_dtype,
+    split_key as split_key,
+)
 from ..group import GroupElement
 from ._field_type import FieldType, explain_mismatch
 from ._geometric_tensor import GeometricTensor
@@ -75,7 +82,7 @@ class EquivariantModule(eqx.Module):
 
         **Raises:** `AssertionError` if an error exceeds ``atol + rtol * max|f(x)|``.
         """
-        from ..testing import assert_equivariant, random_input
+        from .testing import assert_equivariant, random_input
 
         in_type = _declared_type(self, "in_type")
         x = random_input(in_type, key=default_key(key), batch=batch, size=input_size or self._testing_input_size())
@@ -155,32 +162,6 @@ def resolve_bias(bias, use_bias, *, default: bool = True) -> bool:
     return default if use_bias is None else bool(use_bias)
 
 
-_PARAM_DTYPES = ("float32", "float64", "bfloat16", "float16")
-
-
-def param_dtype(dtype) -> np.dtype:
-    """The numpy dtype of a module's parameters: `dtype` (a floating dtype or its name), or
-    JAX's default float when it is None.
-
-    **Raises:** `ValueError` naming `dtype` for an unknown name or a non-floating dtype.
-    """
-    if dtype is None:
-        return np.dtype(jnp.result_type(float))
-    try:
-        d = np.dtype(jnp.dtype(dtype))
-    except Exception:
-        raise ValueError(
-            f"`dtype` (={dtype!r}) is not a dtype: use a floating dtype such as jnp.float32, 'float32', "
-            f"'bfloat16' or 'float64' (or None for JAX's default)"
-        ) from None
-    if not jnp.issubdtype(d, jnp.floating):
-        raise ValueError(
-            f"`dtype` (={dtype!r}) must be a floating dtype for trainable parameters ({', '.join(_PARAM_DTYPES)}), "
-            f"got {d.name}"
-        )
-    return d
-
-
 def array_function(module):
     """``t -> module(GeometricTensor(t, module.in_type)).tensor``: the export of stateless
     modules whose computation is already plain array code."""
@@ -234,33 +215,6 @@ def compute_dtype(input_dtype, *param_dtypes):
     return jnp.result_type(input_dtype, *param_dtypes)
 
 
-def key_rng(key) -> np.random.Generator:
-    """A numpy generator seeded with the bits of the JAX PRNG key `key`.
-
-    **Raises:** `TypeError` if `key` is not a JAX PRNG key (typed, or raw uint32 data).
-    """
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        bits = np.asarray(jax.random.key_data(key))
-    else:
-        bits = np.asarray(key)
-        if bits.dtype != np.uint32:
-            raise TypeError(f"`key` (={key!r}) must be a JAX PRNG key")
-    return np.random.default_rng([int(b) for b in bits.ravel()])
-
-
-def split_key(key, n: int) -> list:
-    """`n` independent keys derived from `key`, made without compiling anything
-    (`jax.random.split` compiles a small program per shape: a tenth of a second each on CPU).
-    Deterministic: the same key gives the same keys on every platform."""
-    rng = key_rng(key)
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        shape = jax.random.key_data(key).shape
-        data = rng.integers(0, 2**32, size=(n, *shape), dtype=np.uint32)
-        return [jax.random.wrap_key_data(d, impl=jax.random.key_impl(key)) for d in data]
-    data = rng.integers(0, 2**32, size=(n, *np.shape(key)), dtype=np.uint32)
-    return [jax.device_put(d) for d in data]
-
-
 def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
     """Weights ``std * N(0, 1)`` and zero biases, drawn with numpy from the bits of `key`.
 
@@ -272,27 +226,3 @@ def init_parameters(key, std: np.ndarray, n_bias: int | None, dtype):
     weights = jax.device_put((std * rng.standard_normal(std.shape)).astype(dtype))
     bias = None if n_bias is None else jax.device_put(np.zeros(n_bias, dtype))
     return weights, bias
-
-
-_SHELL_KEY = np.zeros(2, np.uint32)
-
-
-def equinox_shell(cls, *args, **kwargs):
-    """The structure of the Equinox layer ``cls(*args, **kwargs, key=...)`` with
-    shape-only leaves, built by abstract evaluation (nothing is compiled or drawn): fill
-    its arrays with `eqx.tree_at`."""
-    return eqx.filter_eval_shape(lambda: cls(*args, **kwargs, key=jax.random.wrap_key_data(_SHELL_KEY)))
-
-
-def dense_layer(in_features: int, out_features: int, *, key, use_bias: bool = True, dtype=None) -> eqx.nn.Linear:
-    """An `eqx.nn.Linear` initialised as Equinox does (uniform in ``+-1/sqrt(in_features)``),
-    drawn with numpy from the bits of `key`: no compilation at construction."""
-    rng = key_rng(key)
-    dtype = param_dtype(dtype)
-    lim = 1.0 / np.sqrt(in_features)
-    layer = equinox_shell(eqx.nn.Linear, in_features, out_features, use_bias=use_bias, dtype=dtype)
-    weight = jax.device_put(rng.uniform(-lim, lim, (out_features, in_features)).astype(dtype))
-    layer = eqx.tree_at(lambda m: m.weight, layer, weight)
-    if use_bias:
-        layer = eqx.tree_at(lambda m: m.bias, layer, jax.device_put(rng.uniform(-lim, lim, out_features).astype(dtype)))
-    return layer

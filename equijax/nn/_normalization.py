@@ -21,7 +21,7 @@ from ._batchnorm import _check_common, _IrrepsBasisBatchNorm, _segment_matrix, _
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input, param_dtype
-from ._nonlinearities import field_membership
+from ._norm_nonlinearities import field_membership
 
 
 def induced_blocks(in_type, module: str) -> list[tuple[int, int]]:

@@ -13,7 +13,8 @@ from jax import lax
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input
-from ._nonlinearities import check_pointwise, field_norms
+from ._norm_nonlinearities import field_norms
+from ._pointwise import check_pointwise
 
 
 def _pair(name: str, value, minimum: int) -> tuple[int, int]:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections import OrderedDict
 from collections.abc import Mapping
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._field_type import FieldType, explain_mismatch
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, FieldTypeMismatchError, array_function, check_input, stateful_call_error
-
-
-def _state_is_optional(module) -> bool:
-    """Whether `module` may be called without state (containers whose members keep none)."""
-    p = inspect.signature(module).parameters.get("state")
-    return p is not None and p.default is not inspect.Parameter.empty
+from ._misc import MISSING as _MISSING, call_member, export_member, split_keys
+from ._module import EquivariantModule, FieldTypeMismatchError, array_function, check_input
 
 
 def _check_name(name) -> None:
@@ -32,18 +25,6 @@ def _check_name(name) -> None:
         raise ValueError(
             f"member name {name!r} of SequentialModule is already an attribute of SequentialModule; choose another name"
         )
-
-
-def _takes(module, name: str) -> bool:
-    return name in inspect.signature(module).parameters
-
-
-class _Missing:
-    def __repr__(self):
-        return "<no state>"
-
-
-_MISSING = _Missing()
 
 
 _FORBIDDEN_NAMES = ("add_module", "append", "insert", "extend", "pop")
@@ -121,22 +102,8 @@ class SequentialModule(EquivariantModule):
     def __call__(self, x: GeometricTensor, state=_MISSING, *, key=None, inference: bool | None = None):
         """**Returns:** ``(y, state)`` if `state` is given, else ``y``."""
         check_input(self, x)
-        keys = [None] * len(self.layers) if key is None else list(jax.random.split(key, len(self.layers)))
-        for layer, k in zip(self.layers, keys):
-            kwargs = {}
-            if k is not None and _takes(layer, "key"):
-                kwargs["key"] = k
-            if inference is not None and _takes(layer, "inference"):
-                kwargs["inference"] = inference
-            if _takes(layer, "state"):
-                if state is _MISSING:
-                    if _state_is_optional(layer):  # a container without stateful members
-                        x = layer(x, **kwargs)
-                        continue
-                    raise stateful_call_error(layer, "SequentialModule")
-                x, state = layer(x, state, **kwargs)
-            else:
-                x = layer(x, **kwargs)
+        for layer, k in zip(self.layers, split_keys(key, len(self.layers))):
+            x, state = call_member(layer, (x,), state, k, inference, "SequentialModule")
         return x if state is _MISSING else (x, state)
 
     def __getitem__(self, i):
@@ -164,10 +131,7 @@ class SequentialModule(EquivariantModule):
         inputs (``jax.vmap`` it for batches). Stateful members (batch norms) need `state`."""
         out = []
         for layer in self.layers:
-            if _takes(layer.export, "state"):
-                e = layer.export(state)
-            else:
-                e = layer.export()
+            e = export_member(layer, state)
             out.append(e if isinstance(e, eqx.Module) else eqx.nn.Lambda(e))
         return eqx.nn.Sequential(out)
 

@@ -8,14 +8,10 @@ from ._checkpoint import (
 )
 from ._cli import main as main
 from ._config import MODEL_NAMES as MODEL_NAMES, TrainConfig as TrainConfig
-from ._loop import (
-    evaluate as evaluate,
-    fit as fit,
-    invariance_error as invariance_error,
-    load_trained as load_trained,
-    make_optimizer as make_optimizer,
-    make_train_step as make_train_step,
-)
+from ._evaluate import evaluate as evaluate, invariance_error as invariance_error
+from ._loop import fit as fit
+from ._resume import load_trained as load_trained
+from ._step import make_optimizer as make_optimizer, make_train_step as make_train_step
 
 __all__ = [
     "MODEL_NAMES",

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=d.seed, help="initialisation, shuffling and augmentation (default: %(default)s)")
     add(
         "--precision",
-        choices=PRECISIONS,
+        choices=tuple(PRECISIONS),
         default=d.precision,
         help="bfloat16: mixed precision (bfloat16 compute, float32 parameters and batch-norm statistics) "
         "(default: %(default)s)",

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 
 import equinox as eqx
+import jax.numpy as jnp
 
 from .. import models
 
@@ -29,7 +30,8 @@ _MODELS: dict[str, tuple[Callable, int, str | None]] = {
 MODEL_NAMES = tuple(_MODELS)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "bfloat16")
+# precision name -> the dtype the model computes in (None: that of its float32 parameters)
+PRECISIONS = {"float32": None, "bfloat16": jnp.bfloat16}
 
 # fields that define the network's parameter shapes: a checkpoint must agree on all of them
 ARCHITECTURE_FIELDS = ("model", "width", "group", "batch_norm", "n_classes")
@@ -133,7 +135,7 @@ class TrainConfig:
             raise ValueError(f"unknown `optimizer` {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown `schedule` {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
+        if not isinstance(self.precision, str) or self.precision not in PRECISIONS:
             raise ValueError(f"unknown `precision` {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
         if self.group is not None:  # validated, and spelt canonically ('d4' -> 'D4')
             object.__setattr__(self, "group", self.group_name)
@@ -205,6 +207,17 @@ def canonical_group(model, group) -> str | None:
         return entry[2] if entry else None
     m = re.fullmatch(r"([CcDd])(\d+)", group) if isinstance(group, str) else None
     return f"{m.group(1).upper()}{int(m.group(2))}" if m else group
+
+
+def precision_dtype(precision: str):
+    """The dtype a model computes in under `precision` (None for ``"float32"``: the
+    parameters' own).
+
+    **Raises:** `ValueError` if `precision` is not a key of `PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"`precision` (={precision!r}) must be one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
 
 
 def _path_field(config, name: str, *, optional: bool) -> None:

@@ -259,7 +259,7 @@ def test_download_from_local_file_url(tmp_path, rng):
     assert not any(cache.iterdir())  # nothing kept
     target = data.download_mnist_rot(cache, url=url)
     assert target.read_bytes() == z.read_bytes()
-    assert (cache / "mnist_rotation_new.zip.sha256").read_text().strip() == data._datasets.sha256_of(z)
+    assert (cache / "mnist_rotation_new.zip.sha256").read_text().strip() == data._files.sha256_of(z)
     assert data.download_mnist_rot(cache, url="http://127.0.0.1:9/never-used") == target  # cached
     # a corrupted cached copy is caught by the recorded digest
     target.write_bytes(target.read_bytes()[:-10])

@@ -20,8 +20,8 @@ def _amat(rng, n):
 def _mnist_rot(tmp_path, rng):
     d = tmp_path / "mnist_rotation_new"
     d.mkdir()
-    (d / data._datasets.MNIST_ROT_TRAIN).write_text(_amat(rng, 6))
-    (d / data._datasets.MNIST_ROT_TEST).write_text(_amat(rng, 4))
+    (d / data._mnist_rot.MNIST_ROT_TRAIN).write_text(_amat(rng, 6))
+    (d / data._mnist_rot.MNIST_ROT_TEST).write_text(_amat(rng, 4))
     z = tmp_path / "mnist_rotation_new.zip"
     with zipfile.ZipFile(z, "w") as f:
         for p in d.iterdir():
@@ -36,7 +36,7 @@ def _listing(root):
 def test_refused_mnist_rot_load_leaves_no_cache(tmp_path, rng):
     d, z = _mnist_rot(tmp_path, rng)
     before = _listing(tmp_path)
-    for source in (d, z, d / data._datasets.MNIST_ROT_TEST):
+    for source in (d, z, d / data._mnist_rot.MNIST_ROT_TEST):
         with pytest.raises(ValueError, match="rows; the MNIST-rot file has"):
             data.load_mnist_rot(source)  # strict: the official row counts
         assert _listing(tmp_path) == before, source

@@ -15,7 +15,7 @@ from equijax.group import (
     o2_group,
     so2_group,
 )
-from equijax.group._decompose import quadrature_elements
+from equijax.internal import quadrature_elements
 
 TOL = 1e-10
 CYCLIC = [cyclic_group(n) for n in range(1, 17)]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from equijax import gspaces
-from equijax.group._decompose import quadrature_elements
+from equijax.internal import quadrature_elements
 from equijax.kernels import (
     EmptyBasisError,
     default_frequencies_cutoff,

@@ -410,7 +410,7 @@ def test_dihedral_model_trains_and_is_mirror_invariant(run):
 
 
 def test_summary_says_when_no_invariance_is_expected():
-    from equijax.train._loop import _format_summary
+    from equijax.train._report import _format_summary
 
     base = dict(test_accuracy=0.5, test_images=10, dataset="d", test_loss=1.0, eval_seconds=1.0,
                 train_images_per_second=None, invariance_error_rot90=0.3, prediction_agreement_rot90=0.8,
@@ -455,7 +455,7 @@ def test_a_copied_checkpoint_stays_valid(run, tmp_path):
 
 
 def test_resume_accepts_the_same_dataset_by_another_path(run, monkeypatch):
-    from equijax.train._loop import _check_compatible
+    from equijax.train._resume import _check_compatible
 
     dataset, ck, good, *_ = run
     header = read_header_of(good)

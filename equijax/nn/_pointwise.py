@@ -1,9 +1,14 @@
-"""Equivariant nonlinearities: pointwise (on permutation-like fields) and norm-based."""
+"""Pointwise nonlinearities: one function applied to every channel, equivariant for fields
+whose representations permute channels (trivial, regular, quotient).
+
+- `PointwiseNonLinearity`: a named or given function.
+- `ReLU`, `ELU`, `LeakyReLU`: escnn's named layers (its `inplace` flag accepted, without
+  effect).
+"""
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -12,11 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..internal import is_real
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import EquivariantModule, array_function, check_input, resolve_bias
+from ._misc import check_field_type
+from ._module import EquivariantModule, check_input
 
-_POINTWISE_FUNCTIONS: dict[str, Callable] = {
+POINTWISE_FUNCTIONS: dict[str, Callable] = {
     "p_relu": jax.nn.relu,
     "p_elu": jax.nn.elu,
     "p_sigmoid": jax.nn.sigmoid,
@@ -28,8 +35,7 @@ _POINTWISE_FUNCTIONS: dict[str, Callable] = {
 
 def check_pointwise(ftype, module: str) -> None:
     """Pointwise maps commute only with representations acting by permutations."""
-    if not isinstance(ftype, FieldType):
-        raise TypeError(f"`in_type` (={ftype!r}) must be a FieldType")
+    check_field_type(ftype)
     bad = [r for r in ftype.representations if "pointwise" not in r.supported_nonlinearities]
     if bad:
         raise ValueError(
@@ -59,11 +65,11 @@ class PointwiseNonLinearity(EquivariantModule):
     def __init__(self, in_type: FieldType, function: str | Callable = "p_relu"):
         check_pointwise(in_type, type(self).__name__)
         if isinstance(function, str):
-            if function not in _POINTWISE_FUNCTIONS:
+            if function not in POINTWISE_FUNCTIONS:
                 raise ValueError(
-                    f"`function` (={function!r}) must be a callable or one of {sorted(_POINTWISE_FUNCTIONS)}"
+                    f"`function` (={function!r}) must be a callable or one of {sorted(POINTWISE_FUNCTIONS)}"
                 )
-            function = _POINTWISE_FUNCTIONS[function]
+            function = POINTWISE_FUNCTIONS[function]
         elif not callable(function):
             raise ValueError(f"`function` (={function!r}) must be a callable or a name")
         self.in_type = self.out_type = in_type
@@ -104,7 +110,7 @@ def _real_parameter(name: str, value) -> float:
 
     **Raises:** `TypeError` for anything else (bools included); `ValueError` for nan / inf.
     """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    ok = is_real(value)
     if not ok and isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer):
         ok = value.ndim == 0 and (jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer))
     if not ok:
@@ -164,109 +170,3 @@ class LeakyReLU(PointwiseNonLinearity):
         self.negative_slope = _real_parameter("negative_slope", negative_slope)
         _check_inplace(inplace)
         super().__init__(in_type, _LeakyReLU(self.negative_slope))
-
-
-def field_membership(ftype: FieldType) -> np.ndarray:
-    """``(C, n_fields)`` 0/1 matrix: channel c belongs to field f."""
-    M = np.zeros((ftype.size, len(ftype)))
-    for f, (s, e) in enumerate(zip(ftype.fields_start, ftype.fields_end)):
-        M[s:e, f] = 1.0
-    return M
-
-
-def field_norms(ftype: FieldType, t: jnp.ndarray) -> jnp.ndarray:
-    """Euclidean norm of every field: ``(*batch, n_fields, *spatial)`` (safe gradient at 0)."""
-    ax = ftype.channel_axis
-    M = jnp.asarray(field_membership(ftype), t.dtype)
-    sq = jnp.moveaxis(jnp.moveaxis(t * t, ax, -1) @ M, -1, ax)
-    safe = jnp.where(sq > 0, sq, 1.0)
-    return jnp.where(sq > 0, jnp.sqrt(safe), 0.0)
-
-
-def broadcast_fields(ftype: FieldType, v: jnp.ndarray) -> jnp.ndarray:
-    """Per-field values ``(*batch, n_fields, *spatial)`` repeated over each field's channels."""
-    ax = ftype.channel_axis
-    M = jnp.asarray(field_membership(ftype).T, v.dtype)
-    return jnp.moveaxis(jnp.moveaxis(v, ax, -1) @ M, -1, ax)
-
-
-def _squash(t):
-    return t / (1.0 + t)
-
-
-_NORM_FUNCTIONS: dict[str, Callable] = {
-    "n_relu": jax.nn.relu,
-    "n_sigmoid": jax.nn.sigmoid,
-    "n_softplus": jax.nn.softplus,
-    "squash": _squash,
-}
-_NORM_EPS = 1e-10
-
-
-class NormNonLinearity(EquivariantModule):
-    """Sets the norm of each field to a function of its (biased) norm, keeping its direction:
-    equivariant for any orthogonal representation (escnn's ``NormNonLinearity``).
-
-    A field v becomes ``v * f(|v| - b) / |v|`` (0 where ``|v| <= 1e-10``), with a learned
-    bias per field kept positive as ``b = exp(log_bias)`` (``log_bias`` starts at 0):
-
-    - ``'n_relu'``: f = relu; ``'n_sigmoid'``: f = sigmoid; ``'n_softplus'``: f = softplus;
-    - ``'squash'``: ``f(t) = t / (1 + t)``, without bias.
-
-    **Arguments:**
-
-    - `in_type`: the field type (output type is the same).
-    - `function`: one of ``'n_relu'`` (default), ``'n_sigmoid'``, ``'n_softplus'``, ``'squash'``.
-    - `bias` (escnn's name) or `use_bias` (keyword only, Equinox's name): learn the norm bias
-      (default True, as in escnn; must be False for ``'squash'``). Give either; both is
-      allowed if they agree.
-
-    **Raises:** `TypeError` if `in_type` is not a FieldType or a bias flag is not a bool;
-    `ValueError` for an unknown `function`, a bias with ``'squash'``, `bias` and `use_bias`
-    that disagree, or fields that do not support norm nonlinearities.
-    """
-
-    log_bias: jax.Array | None
-    in_type: FieldType = eqx.field(static=True)
-    out_type: FieldType = eqx.field(static=True)
-    function: str = eqx.field(static=True)
-
-    def __init__(
-        self, in_type: FieldType, function: str = "n_relu", bias: bool | None = None, *, use_bias: bool | None = None
-    ):
-        if not isinstance(in_type, FieldType):
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
-        if not isinstance(function, str) or function not in _NORM_FUNCTIONS:
-            raise ValueError(f"`function` (={function!r}) must be one of {list(_NORM_FUNCTIONS)}")
-        bias = resolve_bias(bias, use_bias, default=True)
-        if function == "squash" and bias:
-            raise ValueError("`bias` must be False with function='squash' (the squash takes no norm bias)")
-        bad = [r for r in in_type.representations if "norm" not in r.supported_nonlinearities]
-        if bad:
-            raise ValueError(
-                f"NormNonLinearity needs fields supporting norm nonlinearities; `in_type` contains {bad[0]!r}"
-            )
-        self.in_type = self.out_type = in_type
-        self.function = function
-        dtype = np.dtype(jnp.result_type(float))
-        self.log_bias = jax.device_put(np.zeros(len(in_type), dtype)) if bias else None
-
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        del key
-        check_input(self, x)
-        t = x.tensor
-        n = field_norms(self.in_type, t)
-        ax = t.ndim + self.in_type.channel_axis
-        if self.log_bias is not None:
-            shape = [1] * t.ndim
-            shape[ax] = len(self.in_type)
-            n_biased = n - jnp.exp(self.log_bias.astype(t.dtype)).reshape(shape)
-        else:
-            n_biased = n
-        big = n > _NORM_EPS
-        scale = jnp.where(big, _NORM_FUNCTIONS[self.function](n_biased) / jnp.where(big, n, 1.0), 0.0)
-        return GeometricTensor(t * broadcast_fields(self.in_type, scale), self.out_type)
-
-    def export(self):
-        """A function on arrays ``(*batch, C, ...)`` computing the same map."""
-        return array_function(self)

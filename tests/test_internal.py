@@ -13,7 +13,7 @@ import textwrap
 
 import equijax.internal as internal
 from equijax import _misc
-from equijax.group import _decompose, _element, _subgroups
+from equijax.group import _decompose, _element, _fourier_matrices, _subgroups, _value
 from equijax.nn import _module
 
 PACKAGE = pathlib.Path(internal.__file__).parent
@@ -27,6 +27,11 @@ def test_internal_re_exports_the_home_helpers():
     assert internal.cached_subgroup is _subgroups._subgroup
     assert internal.split_key is _misc.split_key
     assert internal.dense_layer is _misc.dense_layer
+    assert internal.is_int is _misc.is_int and internal.is_real is _misc.is_real
+    for name in ("sampling_grid", "fourier_layout", "spectral_representation", "coset_representatives"):
+        assert getattr(internal, name) is getattr(_fourier_matrices, name)
+    assert internal.fourier_matrices is _fourier_matrices.fourier_matrices
+    assert internal.HashedValue is _value.HashedValue
     assert sorted(internal.__all__) == sorted(n for n in vars(internal) if not n.startswith("_"))
     # nn's own files keep importing the moved helpers from `nn._module`: one copy each
     for name in ("dense_layer", "split_key", "equinox_shell", "param_dtype", "key_rng"):

@@ -7,6 +7,7 @@ Build them with the cached factories `cyclic_group`, `dihedral_group` and `trivi
 from __future__ import annotations
 
 import functools
+from typing import ClassVar
 
 from .._misc import is_int
 from ._element import GroupElement
@@ -21,23 +22,32 @@ def _check_positive_int(name: str, value, allow_minus_one: bool = False) -> int:
     return int(value)
 
 
-class CyclicGroup(Group):
-    """C_N: the N rotations by multiples of 2*pi/N. Irreps ``irrep(k)``, k = 0..N//2.
-    Subgroups: ``M`` (C_M, M divides N)."""
+class _FiniteGroup(Group):
+    """What C_N and D_N share: built from N (the number of rotations), named ``C<N>`` /
+    ``D<N>``, pickled through their cached factories. Subclasses set `_FLIPS`."""
+
+    _FLIPS: ClassVar[bool]
 
     def __init__(self, N: int):
-        super().__init__(N, False, None)
+        super().__init__(N, self._FLIPS, None)
 
     @property
     def name(self) -> str:
-        return f"C{self.rotation_order}"
+        return f"{'D' if self.has_flips else 'C'}{self.rotation_order}"
 
     @property
     def N(self) -> int:
         return self.rotation_order
 
     def __reduce__(self):
-        return (cyclic_group, (self.rotation_order,))
+        return (dihedral_group if self.has_flips else cyclic_group, (self.rotation_order,))
+
+
+class CyclicGroup(_FiniteGroup):
+    """C_N: the N rotations by multiples of 2*pi/N. Irreps ``irrep(k)``, k = 0..N//2.
+    Subgroups: ``M`` (C_M, M divides N)."""
+
+    _FLIPS = False
 
     def grid(self, *args, **kwargs) -> list[GroupElement]:
         """escnn's ``grid(type, N)`` (arguments ``type``, ``N``, ``seed``): ``'regular'``, the
@@ -76,7 +86,7 @@ class CyclicGroup(Group):
         return self.rotation_order
 
 
-class DihedralGroup(Group):
+class DihedralGroup(_FiniteGroup):
     """D_N: N rotations and N reflections (order 2N); D_1 is the reflection group.
 
     Irreps ``irrep(j, k)``: (0, 0) trivial, (1, 0) the sign of the reflection, (0, N/2) and
@@ -89,19 +99,7 @@ class DihedralGroup(Group):
     **Attributes:** `reflection`, the element ``f = (1, 0)`` (escnn's).
     """
 
-    def __init__(self, N: int):
-        super().__init__(N, True, None)
-
-    @property
-    def name(self) -> str:
-        return f"D{self.rotation_order}"
-
-    @property
-    def N(self) -> int:
-        return self.rotation_order
-
-    def __reduce__(self):
-        return (dihedral_group, (self.rotation_order,))
+    _FLIPS = True
 
     @property
     def reflection(self) -> GroupElement:

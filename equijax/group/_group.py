@@ -238,6 +238,14 @@ class Group:
             raise ValueError(f"`type` (={type!r}) must be 'regular' or 'rand'")
         if N is not None and (not is_int(N) or N < 1):
             raise ValueError(f"`N` (={N!r}) must be a positive integer")
+        missing_N = f"`N` (=None) is required for {self.name}: the number of rotations of the grid"
+        return self._grid_elements(type, N, seed, missing_N)
+
+    def _grid_elements(self, type: str, N: int | None, seed, missing_N: str) -> list[GroupElement]:
+        """The grid of an already checked `type` (``'regular'`` or ``'rand'``) and `N` (a
+        positive integer or None): `N` random elements, or the `N` regular rotations (all of
+        a finite group's by default) times the flips. `missing_N` is the message when a
+        continuous group's regular grid has no `N` (the callers word it differently)."""
         if type == "rand":
             if N is None:
                 raise ValueError("`N` (=None) is required with type='rand': the number of random samples")
@@ -245,7 +253,7 @@ class Group:
         flips = (0, 1) if self.has_flips else (0,)
         if self.continuous:
             if N is None:
-                raise ValueError(f"`N` (=None) is required for {self.name}: the number of rotations of the grid")
+                raise ValueError(missing_N)
             return [self._make(f, TWO_PI * i / N) for f in flips for i in range(N)]
         n = self.rotation_order
         N = n if N is None else int(N)

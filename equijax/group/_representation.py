@@ -19,6 +19,7 @@ from ._decompose import block_diagonal, decompose
 from ._element import GroupElement
 from ._group import Group
 from ._subgroups import _subgroup
+from ._value import HashedValue
 
 if TYPE_CHECKING:
     from ._irreps import IrreducibleRepresentation
@@ -35,7 +36,7 @@ def _freeze(a: np.ndarray) -> np.ndarray:
     return a
 
 
-class Representation:
+class Representation(HashedValue):
     """A real orthogonal representation ``rho(g) = Q (+)_i psi_i(g) Q^T``.
 
     **Arguments:**
@@ -80,6 +81,10 @@ class Representation:
             )
         self._init(group, irreps, Q, name, frozenset(tags))
 
+    # value semantics (`HashedValue`): equal when all of these are
+    _IMMUTABLE = "representations are immutable"
+    _VALUE_FIELDS = ("group", "irreps", "name", "supported_nonlinearities", "change_of_basis")
+
     def _init(self, group, irreps, Q, name, nonlinearities):
         d = self.__dict__
         d["group"] = group
@@ -88,25 +93,6 @@ class Representation:
         d["name"] = name
         d["supported_nonlinearities"] = nonlinearities
         d["_hash"] = hash((group, irreps, name, nonlinearities, d["change_of_basis"].tobytes()))
-
-    def __setattr__(self, name, value):
-        raise AttributeError("representations are immutable")
-
-    # -- value semantics ---------------------------------------------------------------
-    def __eq__(self, other) -> bool:
-        if not isinstance(other, Representation):
-            return NotImplemented
-        return (
-            self._hash == other._hash
-            and self.group == other.group
-            and self.irreps == other.irreps
-            and self.name == other.name
-            and self.supported_nonlinearities == other.supported_nonlinearities
-            and np.array_equal(self.change_of_basis, other.change_of_basis)
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
 
     def __repr__(self) -> str:
         return f"{self.group.name}|{self.name}:{self.size}"

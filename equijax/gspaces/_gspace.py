@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from ..group import (
     Restriction,
     o2_group,
 )
-from ..internal import angle_key, cached_subgroup, canonical_angle, is_real
+from ..internal import angle_key, cached_subgroup, canonical_angle, is_int, is_real
 
 
 class GSpace:
@@ -192,37 +191,10 @@ class GSpace2D(GSpace):
             raise ValueError(f"`g` (={g!r}) must be an element of {self.fibergroup.name}")
         return transform_grid(x, self.action_matrix(g))
 
-    def build_kernel_basis(
-        self,
-        in_repr: Representation,
-        out_repr: Representation,
-        kernel_size: int,
-        dilation: int = 1,
-        rings: Sequence[float] | None = None,
-        sigma: float | Sequence[float] | None = None,
-        frequencies_cutoff: float | Callable[[float], float] | None = None,
-        basis_filter: Callable[[kernels.BasisElement], bool] | None = None,
-    ) -> kernels.KernelBasis:
-        """The basis of equivariant k x k filters (see `equijax.kernels.kernel_basis_on_grid`)."""
-        return kernels.kernel_basis_on_grid(
-            self, in_repr, out_repr, kernel_size, dilation, rings, sigma, frequencies_cutoff, basis_filter
-        )
-
-    def build_point_basis(
-        self,
-        in_repr: Representation,
-        out_repr: Representation,
-        points: np.ndarray,
-        rings: Sequence[float],
-        sigma: float | Sequence[float],
-        maximum_frequency: int,
-        frequencies_cutoff: float | Callable[[float], float] | None = None,
-        basis_filter: Callable[[kernels.BasisElement], bool] | None = None,
-    ) -> kernels.KernelBasis:
-        """The analytic basis at arbitrary points (see `equijax.kernels.kernel_basis_on_points`)."""
-        return kernels.kernel_basis_on_points(
-            self, in_repr, out_repr, points, rings, sigma, maximum_frequency, frequencies_cutoff, basis_filter
-        )
+    # the builders take the gspace as their first argument (`action`): bound here as methods,
+    # with their signatures and docstrings
+    build_kernel_basis = kernels.kernel_basis_on_grid
+    build_point_basis = kernels.kernel_basis_on_points
 
 
 def _combine_sg_ids(sub: Group, inclusion: Inclusion, o2_inclusion: Inclusion) -> tuple:
@@ -341,13 +313,13 @@ def transform_grid(x, A: np.ndarray):
 
 
 def _check_N(N) -> int:
-    if not isinstance(N, numbers.Integral) or isinstance(N, bool) or not (N >= 1 or N == -1):
+    if not is_int(N) or not (N >= 1 or N == -1):
         raise ValueError(f"`N` (={N!r}) must be a positive integer, or -1 for continuous rotations")
     return int(N)
 
 
 def _check_F(F) -> int:
-    if not isinstance(F, numbers.Integral) or isinstance(F, bool) or F < 0:
+    if not is_int(F) or F < 0:
         raise ValueError(f"`maximum_frequency` (={F!r}) must be a non-negative integer")
     return int(F)
 

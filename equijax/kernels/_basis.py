@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..group import Representation
+from ..internal import is_int, is_real
 from ._solutions import angular_solutions, circular_harmonics
 
 
@@ -142,12 +142,8 @@ class KernelBasis:
 # -- parameters -------------------------------------------------------------------------
 
 
-def _is_real(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
 def _check_int(name: str, value, minimum: int) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ValueError(f"`{name}` (={value!r}) must be an integer >= {minimum}")
     return int(value)
 
@@ -206,7 +202,7 @@ def _check_rings_sigma(rings, sigma, max_radius: float | None):
             raise ValueError(
                 f"`rings` (={rings!r}) has a radius outside the grid: the farthest tap is at {max_radius:.4g}"
             )
-    if _is_real(sigma):
+    if is_real(sigma):
         sigma = (float(sigma),) * len(rings)
     else:
         try:
@@ -221,7 +217,7 @@ def _check_rings_sigma(rings, sigma, max_radius: float | None):
 
 
 def _cutoffs(rings, frequencies_cutoff) -> tuple[int, ...]:
-    if _is_real(frequencies_cutoff):
+    if is_real(frequencies_cutoff):
         if frequencies_cutoff < 0:
             raise ValueError(f"`frequencies_cutoff` (={frequencies_cutoff!r}) must be non-negative")
         factor = float(frequencies_cutoff)
@@ -229,7 +225,7 @@ def _cutoffs(rings, frequencies_cutoff) -> tuple[int, ...]:
     elif callable(frequencies_cutoff):
         values = [frequencies_cutoff(r) for r in rings]
         for r, v in zip(rings, values):
-            if not _is_real(v):
+            if not is_real(v):
                 raise ValueError(f"`frequencies_cutoff` returned {v!r} at radius {r}; expected a number")
     else:
         raise ValueError(

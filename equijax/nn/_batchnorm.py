@@ -20,19 +20,18 @@ from jax import lax
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
+from ._misc import check_bool, check_field_type
 from ._module import STATE_HINT, EquivariantModule, check_input, param_dtype
 from ._pointwise import check_pointwise
 
 
 def _check_common(in_type, eps, momentum, affine) -> None:
-    if not isinstance(in_type, FieldType):
-        raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+    check_field_type(in_type)
     if isinstance(eps, bool) or not (isinstance(eps, numbers.Real) and eps > 0):
         raise ValueError(f"`eps` (={eps!r}) must be a positive number")
     if isinstance(momentum, bool) or not (isinstance(momentum, numbers.Real) and 0 <= momentum <= 1):
         raise ValueError(f"`momentum` (={momentum!r}) must be in [0, 1]")
-    if not isinstance(affine, bool):
-        raise TypeError(f"`affine` (={affine!r}) must be a bool")
+    check_bool(affine, "affine")
 
 
 def _segment_matrix(segments: list[tuple[int, int]], size: int) -> np.ndarray:

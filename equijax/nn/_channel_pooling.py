@@ -12,10 +12,11 @@ from jax import lax
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
+from ._misc import check_bool, max_over_field_groups
 from ._module import EquivariantModule, array_function, check_input
 from ._norm_nonlinearities import field_membership
 from ._normalization import induced_blocks
-from ._pooling import _check_plane, _pair, _trivial_type
+from ._pooling import _check_plane, _FieldPool, _pair
 
 
 def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -64,9 +65,7 @@ class NormMaxPool(EquivariantModule):
         self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
         self.dilation = _pair("dilation", dilation, 1)
-        if not isinstance(ceil_mode, bool):
-            raise TypeError(f"`ceil_mode` (={ceil_mode!r}) must be a bool")
-        self.ceil_mode = ceil_mode
+        self.ceil_mode = check_bool(ceil_mode, "ceil_mode")
         for p, k, d in zip(self.padding, self.kernel_size, self.dilation):
             if p > ((k - 1) * d + 1) // 2:
                 raise ValueError(
@@ -131,7 +130,7 @@ class NormMaxPool(EquivariantModule):
         return 17
 
 
-class InducedNormPool(EquivariantModule):
+class InducedNormPool(_FieldPool):
     """The largest block norm of each induced field (escnn's ``InducedNormPool``): a field
     induced from a ``d``-dimensional representation of a subgroup is ``n`` blocks of ``d``
     channels which the group permutes and rotates, so the maximum of the ``n`` block norms
@@ -143,22 +142,10 @@ class InducedNormPool(EquivariantModule):
     **Raises:** `ValueError` if a field is not an induced representation.
     """
 
-    in_type: FieldType = eqx.field(static=True)
-    out_type: FieldType = eqx.field(static=True)
-
-    def __init__(self, in_type: FieldType):
+    def _check(self, in_type):
         induced_blocks(in_type, "InducedNormPool")
-        self.in_type = in_type
-        self.out_type = _trivial_type(in_type)
 
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        """**Arguments:** `x`, a `GeometricTensor` of `in_type`; `key` (unused).
-
-        **Returns:** a `GeometricTensor` with one trivial channel per field.
-        """
-        del key
-        check_input(self, x)
-        t = x.tensor
+    def _pool(self, t):
         ax = t.ndim + self.in_type.channel_axis
         blocks = induced_blocks(self.in_type, "InducedNormPool")
         # squared norm of every block: (*batch, n_blocks in total, *spatial)
@@ -176,21 +163,11 @@ class InducedNormPool(EquivariantModule):
         groups: dict[int, list[int]] = {}
         for f, (n, _) in enumerate(blocks):
             groups.setdefault(n, []).append(f)
-        outs, order = [], []
+        plan = []
         for n, fields in groups.items():
             idx = np.concatenate([np.arange(first_block[f], first_block[f] + n) for f in fields])
-            g = norms if len(groups) == 1 else jnp.take(norms, jnp.asarray(idx), axis=ax)
-            g = g.reshape(t.shape[:ax] + (len(fields), n) + t.shape[ax + 1 :])
-            outs.append(jnp.max(g, axis=ax + 1))
-            order += fields
-        y = jnp.concatenate(outs, axis=ax) if len(outs) > 1 else outs[0]
-        if order != sorted(order):
-            y = jnp.take(y, jnp.asarray(np.argsort(order)), axis=ax)
-        return GeometricTensor(y, self.out_type)
-
-    def export(self):
-        """A function on ``(*batch, C, *spatial)`` arrays computing the same pooling."""
-        return array_function(self)
+            plan.append((fields, None if len(groups) == 1 else idx, n))
+        return max_over_field_groups(norms, ax, plan)
 
 
 class MaxPoolChannels(eqx.Module):

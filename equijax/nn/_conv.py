@@ -10,24 +10,16 @@ from collections.abc import Callable, Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from ..gspaces import GSpace2D
 from ..kernels import BasisElement
 from ._conv_kernels import conv2d
 from ._expansion import ExpansionPlan, conv_plan, expand_bias, expand_filter, split_groups
-from ._field_type import FieldType, describe_gspace
+from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import (
-    EquivariantModule,
-    check_input,
-    compute_dtype,
-    equinox_shell,
-    init_parameters,
-    param_dtype,
-    resolve_bias,
-)
+from ._misc import check_bool, check_field_type, check_same_gspace, init_plan_parameters
+from ._module import EquivariantModule, check_input, compute_dtype, equinox_shell, param_dtype, resolve_bias
 
 _PADDING_MODES = {"zeros": "ZEROS", "reflect": "REFLECT", "replicate": "REPLICATE", "circular": "CIRCULAR"}
 _JNP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -47,15 +39,10 @@ def _pair(name: str, value, minimum: int) -> tuple[int, int]:
 
 def _check_types(in_type, out_type) -> None:
     for name, t in (("in_type", in_type), ("out_type", out_type)):
-        if not isinstance(t, FieldType):
-            raise TypeError(f"`{name}` (={t!r}) must be a FieldType")
+        check_field_type(t, name)
         if not isinstance(t.gspace, GSpace2D):
             raise ValueError(f"`{name}` must live on a 2D gspace (R^2), got {t.gspace.name}")
-    if in_type.gspace != out_type.gspace:
-        raise ValueError(
-            f"`in_type` and `out_type` live on different gspaces: {describe_gspace(in_type.gspace)} and "
-            f"{describe_gspace(out_type.gspace)}"
-        )
+    check_same_gspace(in_type, out_type)
 
 
 def _check_escnn_only(maximum_offset, recompute) -> None:
@@ -64,8 +51,7 @@ def _check_escnn_only(maximum_offset, recompute) -> None:
         not isinstance(maximum_offset, numbers.Integral) or isinstance(maximum_offset, bool) or maximum_offset < 0
     ):
         raise ValueError(f"`maximum_offset` (={maximum_offset!r}) must be None or a non-negative integer")
-    if not isinstance(recompute, (bool, np.bool_)):
-        raise TypeError(f"`recompute` (={recompute!r}) must be a bool")
+    check_bool(recompute, "recompute", numpy=True)
 
 
 def _basis_args(rings, sigma, frequencies_cutoff, basis_filter):
@@ -146,10 +132,7 @@ class _R2ConvBase(EquivariantModule):
                 "pixel off the input grid unless the padding compensates; exact equivariance needs an odd kernel size",
                 stacklevel=3,
             )
-        plan = self.plan
-        std = np.tile(plan.he_std, groups) if initialize else np.zeros(plan.num_weights * groups)
-        n_bias = plan.bias_matrix.shape[1] * groups if use_bias and plan.bias_matrix is not None else None
-        self.weights, self.bias = init_parameters(key, std, n_bias, dtype)
+        self.weights, self.bias = init_plan_parameters(self.plan, initialize, use_bias, dtype, key, groups)
 
     @property
     def plan(self) -> ExpansionPlan:

@@ -13,6 +13,7 @@ from jax import lax
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
+from ._misc import check_bool, check_field_type
 from ._module import EquivariantModule, check_input
 from ._pointwise import check_pointwise
 
@@ -30,6 +31,17 @@ class _Dropout(EquivariantModule):
     inference: bool
     in_type: FieldType = eqx.field(static=True)
     out_type: FieldType = eqx.field(static=True)
+
+    _pointwise = False
+
+    def __init__(self, in_type: FieldType, p: float = 0.5, inference: bool = False):
+        if self._pointwise:
+            check_pointwise(in_type, type(self).__name__)
+        else:
+            check_field_type(in_type)
+        self.inference = check_bool(inference, "inference")
+        self.p = _check_p(p)
+        self.in_type = self.out_type = in_type
 
     def __call__(self, x: GeometricTensor, *, key=None, inference: bool | None = None) -> GeometricTensor:
         """**Arguments:**
@@ -90,15 +102,6 @@ class FieldDropout(_Dropout):
     [0, 1).
     """
 
-    def __init__(self, in_type: FieldType, p: float = 0.5, inference: bool = False):
-        if not isinstance(in_type, FieldType):
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
-        if not isinstance(inference, bool):
-            raise TypeError(f"`inference` (={inference!r}) must be a bool")
-        self.p = _check_p(p)
-        self.inference = inference
-        self.in_type = self.out_type = in_type
-
     def _mask(self, key, q, shape):
         ax = len(shape) + self.in_type.channel_axis
         mask_shape = shape[:ax] + (len(self.in_type),) + shape[ax + 1 :]
@@ -122,13 +125,7 @@ class PointwiseDropout(_Dropout):
     [0, 1).
     """
 
-    def __init__(self, in_type: FieldType, p: float = 0.5, inference: bool = False):
-        check_pointwise(in_type, "PointwiseDropout")
-        if not isinstance(inference, bool):
-            raise TypeError(f"`inference` (={inference!r}) must be a bool")
-        self.p = _check_p(p)
-        self.inference = inference
-        self.in_type = self.out_type = in_type
+    _pointwise = True
 
     def _mask(self, key, q, shape):
         return jr.bernoulli(key, q, shape)

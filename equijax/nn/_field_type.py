@@ -10,9 +10,10 @@ import numpy as np
 
 from ..group import ElementList, GroupElement, Representation, directsum
 from ..gspaces import GSpace, GSpace2D
+from ..internal import HashedValue
 
 
-class FieldType:
+class FieldType(HashedValue):
     """A list of feature fields over a gspace, each transforming by a representation.
 
     A `GeometricTensor` of this type has ``size`` channels: the fields' channels one after
@@ -50,19 +51,9 @@ class FieldType:
         d["representations"] = tuple(representations)
         d["_hash"] = hash((gspace, d["representations"]))
 
-    def __setattr__(self, name, value):
-        raise AttributeError("FieldType is immutable")
-
-    # -- value semantics ---------------------------------------------------------------
-    def __eq__(self, other) -> bool:
-        if not isinstance(other, FieldType):
-            return NotImplemented
-        return (
-            self._hash == other._hash and self.gspace == other.gspace and self.representations == other.representations
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
+    # value semantics (`HashedValue`): equal when the gspaces and the representations are
+    _IMMUTABLE = "FieldType is immutable"
+    _VALUE_FIELDS = ("gspace", "representations")
 
     def __repr__(self) -> str:
         names = [r.name for r in self.representations]

@@ -6,7 +6,7 @@ a grid of group elements (an inverse Fourier transform, the matrix ``A``), appli
 function to the samples and projects back onto the coefficients (the least-squares Fourier
 transform ``A^+``); `FourierELU` fixes the function to ELU, and `QuotientFourierPointwise` /
 `QuotientFourierELU` do the same on G/H. The matrices and the coefficient layout are in
-`_fourier_matrices`.
+`equijax.group._fourier_matrices` (through `equijax.internal`).
 
 Also here: the argument checks and field reshapes shared with `TensorProductModule`.
 """
@@ -21,15 +21,15 @@ import numpy as np
 
 from ..group import Group, GroupElement, IrreducibleRepresentation, Representation
 from ..gspaces import GSpace
-from ..internal import is_int
-from ._field_type import FieldType
-from ._fourier_matrices import (
+from ..internal import (
     coset_representatives,
     fourier_layout,
     fourier_matrices,
+    is_int,
     sampling_grid,
     spectral_representation,
 )
+from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._module import EquivariantModule, array_function, check_input
 from ._pointwise import POINTWISE_FUNCTIONS

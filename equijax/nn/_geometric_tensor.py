@@ -12,6 +12,7 @@ import numpy as np
 from jax import lax
 
 from ..group import GroupElement
+from ..internal import is_int
 from ._field_type import FieldType, explain_mismatch
 
 
@@ -240,12 +241,8 @@ class GeometricTensor(eqx.Module):
         return f"GeometricTensor(shape={self.shape}, dtype={self.tensor.dtype}, type={self.type!r})"
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
 def _batch_index(it, axis: int):
-    if _is_int(it) or isinstance(it, slice):
+    if is_int(it) or isinstance(it, slice):
         return it
     if isinstance(it, (list, np.ndarray, jax.Array)):
         dt = np.asarray(it).dtype if isinstance(it, list) else it.dtype
@@ -257,7 +254,7 @@ def _batch_index(it, axis: int):
 
 
 def _spatial_index(it, axis: int, size: int) -> slice:
-    if _is_int(it):
+    if is_int(it):
         if not -size <= it < size:
             raise IndexError(f"index {it} is out of range for spatial axis {axis} of size {size}")
         i = int(it) % size
@@ -275,13 +272,13 @@ def _field_selection(it, ftype: FieldType) -> list[int]:
     where = (
         f"the channel axis of a GeometricTensor is indexed by field: the tensor has {n} fields ({ftype.size} channels)"
     )
-    if _is_int(it):
+    if is_int(it):
         if not -n <= it < n:
             raise IndexError(f"{where}, so field {it} does not exist")
         return [int(it) % n]
     if isinstance(it, slice):
         for b in (it.start, it.stop):
-            if b is not None and (not _is_int(b) or not -n <= b <= n):
+            if b is not None and (not is_int(b) or not -n <= b <= n):
                 raise IndexError(
                     f"{where}, so the slice {it} is out of range (select fields with indices in [-{n}, {n}]; "
                     "`x.type.fields_start` / `fields_end` give each field's channels)"

@@ -5,21 +5,13 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..gspaces import GSpace0D
 from ._expansion import ExpansionPlan, expand_bias, expand_filter, linear_plan
-from ._field_type import FieldType, describe_gspace
+from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
-from ._module import (
-    EquivariantModule,
-    check_input,
-    compute_dtype,
-    equinox_shell,
-    init_parameters,
-    param_dtype,
-    resolve_bias,
-)
+from ._misc import check_bool, check_field_type, check_same_gspace, init_plan_parameters
+from ._module import EquivariantModule, check_input, compute_dtype, equinox_shell, param_dtype, resolve_bias
 
 
 class Linear(EquivariantModule):
@@ -70,29 +62,20 @@ class Linear(EquivariantModule):
         key: jax.Array,
     ):
         for name, t in (("in_type", in_type), ("out_type", out_type)):
-            if not isinstance(t, FieldType):
-                raise TypeError(f"`{name}` (={t!r}) must be a FieldType")
+            check_field_type(t, name)
             if not isinstance(t.gspace, GSpace0D):
                 raise ValueError(
                     f"`{name}` lives on {t.gspace.name}; Linear needs field types on gspaces.no_base_space(group) "
                     "(use R2Conv on the plane)"
                 )
-        if in_type.gspace != out_type.gspace:
-            raise ValueError(
-                f"`in_type` and `out_type` live on different gspaces: {describe_gspace(in_type.gspace)} and "
-                f"{describe_gspace(out_type.gspace)}"
-            )
+        check_same_gspace(in_type, out_type)
         use_bias = resolve_bias(bias, use_bias)
         if basisexpansion != "blocks":
             raise ValueError(f"`basisexpansion` (={basisexpansion!r}) must be 'blocks' (escnn's only expansion)")
-        if not isinstance(recompute, (bool, np.bool_)):
-            raise TypeError(f"`recompute` (={recompute!r}) must be a bool")
+        check_bool(recompute, "recompute", numpy=True)
         dtype = param_dtype(dtype)
         self.in_type, self.out_type, self.use_bias = in_type, out_type, use_bias
-        plan = self.plan
-        std = plan.he_std if initialize else np.zeros(plan.num_weights)
-        n_bias = plan.bias_matrix.shape[1] if use_bias and plan.bias_matrix is not None else None
-        self.weights, self.bias = init_parameters(key, std, n_bias, dtype)
+        self.weights, self.bias = init_plan_parameters(self.plan, initialize, use_bias, dtype, key)
 
     @property
     def plan(self) -> ExpansionPlan:

@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._field_type import FieldType
-from ._module import stateful_call_error
+from ._field_type import FieldType, describe_gspace
+from ._module import init_parameters, stateful_call_error
 
 # -- argument checks ----------------------------------------------------------------------
 
@@ -25,6 +25,68 @@ def check_field_type(value, name: str = "in_type") -> FieldType:
     if not isinstance(value, FieldType):
         raise TypeError(f"`{name}` (={value!r}) must be a FieldType")
     return value
+
+
+def check_bool(value, name: str, *, numpy: bool = False) -> bool:
+    """`value`, if it is a bool (or, with `numpy`, a ``numpy.bool_``).
+
+    **Raises:** `TypeError` naming the argument `name` otherwise.
+    """
+    if not isinstance(value, (bool, np.bool_) if numpy else bool):
+        raise TypeError(f"`{name}` (={value!r}) must be a bool")
+    return value
+
+
+def check_same_gspace(in_type: FieldType, out_type: FieldType) -> None:
+    """**Raises:** `ValueError` if `in_type` and `out_type` live on different gspaces."""
+    if in_type.gspace != out_type.gspace:
+        raise ValueError(
+            f"`in_type` and `out_type` live on different gspaces: {describe_gspace(in_type.gspace)} and "
+            f"{describe_gspace(out_type.gspace)}"
+        )
+
+
+# -- field types and parameters -------------------------------------------------------------
+
+
+def trivial_type(in_type: FieldType) -> FieldType:
+    """One trivial (invariant) field per field of `in_type`, on the same gspace."""
+    return FieldType(in_type.gspace, [in_type.gspace.trivial_repr] * len(in_type))
+
+
+def init_plan_parameters(plan, initialize: bool, use_bias: bool, dtype, key, groups: int = 1):
+    """The initial ``(weights, bias)`` of a layer expanded by `plan`, repeated for `groups`
+    identical groups: generalised He init (the plan's `he_std`) if `initialize`, zeros
+    otherwise; a zero bias on the trivial components if `use_bias` and the plan has any,
+    else None."""
+    std = np.tile(plan.he_std, groups) if initialize else np.zeros(plan.num_weights * groups)
+    n_bias = plan.bias_matrix.shape[1] * groups if use_bias and plan.bias_matrix is not None else None
+    return init_parameters(key, std, n_bias, dtype)
+
+
+def max_over_field_groups(t: jnp.ndarray, ax: int, groups) -> jnp.ndarray:
+    """The maximum over blocks of channels, with fields reduced together by group.
+
+    **Arguments:**
+
+    - `t`: the array, channels (or blocks) on axis `ax`.
+    - `ax`: the (non-negative) channel axis.
+    - `groups`: ``(fields, index, n)`` triples: the fields (indices) of one group, the
+      entries of `t` along `ax` they own (``len(fields) * n`` of them, field by field; None
+      for all of them, in order) and `n`, the number each field's maximum is taken over.
+
+    **Returns:** one entry per field along `ax`, in field order.
+    """
+    outs, order = [], []
+    for fields, index, n in groups:
+        g = t if index is None else jnp.take(t, jnp.asarray(index), axis=ax)
+        g = g.reshape(t.shape[:ax] + (len(fields), n) + t.shape[ax + 1 :])
+        outs.append(jnp.max(g, axis=ax + 1))
+        order += fields
+    y = jnp.concatenate(outs, axis=ax) if len(outs) > 1 else outs[0]
+    if order != sorted(order):
+        y = jnp.take(y, jnp.asarray(np.argsort(order)), axis=ax)
+    return y
 
 
 # -- calling members of a container ---------------------------------------------------------

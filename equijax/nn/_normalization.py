@@ -20,6 +20,7 @@ import numpy as np
 from ._batchnorm import _check_common, _IrrepsBasisBatchNorm, _segment_matrix, _SegmentBatchNorm
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
+from ._misc import check_bool, check_field_type
 from ._module import EquivariantModule, array_function, check_input, param_dtype
 from ._norm_nonlinearities import field_membership
 
@@ -32,8 +33,7 @@ def induced_blocks(in_type, module: str) -> list[tuple[int, int]]:
     **Raises:** `TypeError` if `in_type` is not a FieldType; `ValueError` if a field is not
     an induced representation.
     """
-    if not isinstance(in_type, FieldType):
-        raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+    check_field_type(in_type)
     out = []
     for r in in_type.representations:
         info = r.induced_from
@@ -194,12 +194,10 @@ class FieldNorm(EquivariantModule):
     affine: bool = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType, eps: float = 1e-5, affine: bool = True, dtype=None):
-        if not isinstance(in_type, FieldType):
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+        check_field_type(in_type)
         if isinstance(eps, bool) or not (isinstance(eps, numbers.Real) and eps > 0):
             raise ValueError(f"`eps` (={eps!r}) must be a positive number")
-        if not isinstance(affine, bool):
-            raise TypeError(f"`affine` (={affine!r}) must be a bool")
+        check_bool(affine, "affine")
         self.in_type = self.out_type = in_type
         self.eps, self.affine = float(eps), affine
         dtype = param_dtype(dtype)

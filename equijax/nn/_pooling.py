@@ -12,6 +12,7 @@ from jax import lax
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
+from ._misc import channel_index, check_field_type, max_over_field_groups, trivial_type
 from ._module import EquivariantModule, array_function, check_input
 from ._norm_nonlinearities import field_norms
 from ._pointwise import check_pointwise
@@ -29,8 +30,7 @@ def _pair(name: str, value, minimum: int) -> tuple[int, int]:
 
 
 def _check_plane(in_type, module: str) -> None:
-    if not isinstance(in_type, FieldType):
-        raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+    check_field_type(in_type)
     if in_type.gspace.dimensionality != 2:
         raise ValueError(f"{module} pools over the plane, but `in_type` lives on {in_type.gspace.name}")
 
@@ -64,6 +64,11 @@ class _SpatialPool(EquivariantModule):
     stride: tuple[int, int] = eqx.field(static=True)
     padding: tuple[int, int] = eqx.field(static=True)
 
+    _pointwise = False
+
+    def __init__(self, in_type: FieldType, kernel_size, stride=None, padding=0):
+        self._setup(in_type, kernel_size, stride, padding, pointwise=self._pointwise)
+
     def _setup(self, in_type, kernel_size, stride, padding, pointwise: bool):
         _check_plane(in_type, type(self).__name__)
         if pointwise:
@@ -77,6 +82,16 @@ class _SpatialPool(EquivariantModule):
                 f"`padding` (={padding!r}) must be at most half the kernel size {self.kernel_size} for max pooling "
                 "(a window made of padding alone has no maximum)"
             )
+
+    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        """**Arguments:** `x`, a `GeometricTensor` of `in_type`; `key` (unused).
+
+        **Returns:** the pooled `GeometricTensor`.
+        """
+        del key
+        check_input(self, x)
+        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
+        return GeometricTensor(self._pool(x.tensor), self.out_type)
 
     def export(self):
         """A function on ``(*batch, C, H, W)`` arrays computing the same pooling."""
@@ -95,30 +110,18 @@ class PointwiseMaxPool2D(_SpatialPool):
     """Channel-wise spatial max pooling (fields acting by permutations only; padding
     counts as -inf). `stride` defaults to `kernel_size`."""
 
-    def __init__(self, in_type: FieldType, kernel_size, stride=None, padding=0):
-        self._setup(in_type, kernel_size, stride, padding, pointwise=True)
+    _pointwise = True
 
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        del key
-        check_input(self, x)
-        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
-        y = _window(x.tensor, -jnp.inf, lax.max, self.kernel_size, self.stride, self.padding)
-        return GeometricTensor(y, self.out_type)
+    def _pool(self, t):
+        return _window(t, -jnp.inf, lax.max, self.kernel_size, self.stride, self.padding)
 
 
 class PointwiseAvgPool2D(_SpatialPool):
     """Channel-wise spatial average pooling (a linear, isotropic map: any field type;
     zero padding counts in the average, as in torch). `stride` defaults to `kernel_size`."""
 
-    def __init__(self, in_type: FieldType, kernel_size, stride=None, padding=0):
-        self._setup(in_type, kernel_size, stride, padding, pointwise=False)
-
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        del key
-        check_input(self, x)
-        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
-        y = _window(x.tensor, 0.0, lax.add, self.kernel_size, self.stride, self.padding)
-        return GeometricTensor(y / math.prod(self.kernel_size), self.out_type)
+    def _pool(self, t):
+        return _window(t, 0.0, lax.add, self.kernel_size, self.stride, self.padding) / math.prod(self.kernel_size)
 
 
 def gaussian_filter(sigma: float) -> np.ndarray:
@@ -179,11 +182,8 @@ class PointwiseAvgPoolAntialiased2D(_SpatialPool):
         self.sigma = float(sigma)
         self._setup(in_type, size, stride, (size - 1) // 2 if padding is None else padding, pointwise=False)
 
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        del key
-        check_input(self, x)
-        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
-        return GeometricTensor(_blur(x.tensor, gaussian_filter(self.sigma), self.stride, self.padding), self.out_type)
+    def _pool(self, t):
+        return _blur(t, gaussian_filter(self.sigma), self.stride, self.padding)
 
 
 class PointwiseMaxPoolAntialiased2D(_SpatialPool):
@@ -200,14 +200,11 @@ class PointwiseMaxPoolAntialiased2D(_SpatialPool):
         self.sigma = float(sigma)
         self._setup(in_type, kernel_size, stride, padding, pointwise=True)
 
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        del key
-        check_input(self, x)
-        _check_fits(x, self.kernel_size, self.padding, type(self).__name__)
-        y = _window(x.tensor, -jnp.inf, lax.max, self.kernel_size, (1, 1), self.padding)
+    def _pool(self, t):
+        y = _window(t, -jnp.inf, lax.max, self.kernel_size, (1, 1), self.padding)
         filt = gaussian_filter(self.sigma)
         p = (filt.shape[0] - 1) // 2
-        return GeometricTensor(_blur(y, filt, self.stride, (p, p)), self.out_type)
+        return _blur(y, filt, self.stride, (p, p))
 
 
 def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
@@ -264,67 +261,57 @@ class PointwiseAdaptiveMaxPool2D(_AdaptivePool):
         return jnp.max(t, axis=(-2, -1))
 
 
-def _trivial_type(in_type: FieldType) -> FieldType:
-    return FieldType(in_type.gspace, [in_type.gspace.trivial_repr] * len(in_type))
-
-
-class GroupPooling(EquivariantModule):
-    """Max over the channels of each field: one invariant (trivial) channel per field.
-    Fields must act by permutations (regular, quotient, trivial)."""
+class _FieldPool(EquivariantModule):
+    """The pools over the channels of each field, to one invariant (trivial) channel per
+    field: `_check` refuses an unsuitable `in_type`, `_pool` maps the input array to the
+    output array."""
 
     in_type: FieldType = eqx.field(static=True)
     out_type: FieldType = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType):
-        check_pointwise(in_type, "GroupPooling")
+        self._check(in_type)
         self.in_type = in_type
-        self.out_type = _trivial_type(in_type)
+        self.out_type = trivial_type(in_type)
 
     def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
+        """**Arguments:** `x`, a `GeometricTensor` of `in_type`; `key` (unused).
+
+        **Returns:** a `GeometricTensor` with one trivial channel per field.
+        """
         del key
         check_input(self, x)
-        t = x.tensor
-        ax = t.ndim + self.in_type.channel_axis
-        outs = []
+        return GeometricTensor(self._pool(x.tensor), self.out_type)
+
+    def export(self):
+        """A function on ``(*batch, C, *spatial)`` arrays computing the same pooling."""
+        return array_function(self)
+
+
+class GroupPooling(_FieldPool):
+    """Max over the channels of each field: one invariant (trivial) channel per field.
+    Fields must act by permutations (regular, quotient, trivial)."""
+
+    def _check(self, in_type):
+        check_pointwise(in_type, "GroupPooling")
+
+    def _pool(self, t):
         # fields of one representation are gathered and reduced together
         groups: dict = {}
         for f, r in enumerate(self.in_type.representations):
             groups.setdefault(r, []).append(f)
-        order = []
-        for r, fields in groups.items():
-            idx = np.concatenate([np.arange(self.in_type.fields_start[f], self.in_type.fields_end[f]) for f in fields])
-            block = jnp.take(t, jnp.asarray(idx), axis=ax)
-            block = block.reshape(t.shape[:ax] + (len(fields), r.size) + t.shape[ax + 1 :])
-            outs.append(jnp.max(block, axis=ax + 1))
-            order += fields
-        y = jnp.concatenate(outs, axis=ax) if len(outs) > 1 else outs[0]
-        if order != sorted(order):
-            y = jnp.take(y, jnp.asarray(np.argsort(order)), axis=ax)
-        return GeometricTensor(y, self.out_type)
-
-    def export(self):
-        return array_function(self)
+        blocks = [(fields, channel_index(self.in_type, fields), r.size) for r, fields in groups.items()]
+        return max_over_field_groups(t, t.ndim + self.in_type.channel_axis, blocks)
 
 
-class NormPool(EquivariantModule):
+class NormPool(_FieldPool):
     """The norm of each field: one invariant (trivial) channel per field, any field type."""
 
-    in_type: FieldType = eqx.field(static=True)
-    out_type: FieldType = eqx.field(static=True)
+    def _check(self, in_type):
+        check_field_type(in_type)
 
-    def __init__(self, in_type: FieldType):
-        if not isinstance(in_type, FieldType):
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
-        self.in_type = in_type
-        self.out_type = _trivial_type(in_type)
-
-    def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
-        del key
-        check_input(self, x)
-        return GeometricTensor(field_norms(self.in_type, x.tensor), self.out_type)
-
-    def export(self):
-        return array_function(self)
+    def _pool(self, t):
+        return field_norms(self.in_type, t)
 
 
 # escnn's short names

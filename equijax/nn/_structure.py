@@ -12,7 +12,7 @@ import numpy as np
 
 from ._field_type import FieldType, explain_mismatch
 from ._geometric_tensor import GeometricTensor
-from ._misc import MISSING as _MISSING, call_member, export_member, split_keys
+from ._misc import MISSING as _MISSING, call_member, check_field_type, export_member, split_keys
 from ._module import EquivariantModule, FieldTypeMismatchError, array_function, check_input
 
 
@@ -143,9 +143,7 @@ class IdentityModule(EquivariantModule):
     out_type: FieldType = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType):
-        if not isinstance(in_type, FieldType):
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
-        self.in_type = self.out_type = in_type
+        self.in_type = self.out_type = check_field_type(in_type)
 
     def __call__(self, x: GeometricTensor, *, key=None) -> GeometricTensor:
         del key
@@ -180,8 +178,7 @@ class MaskModule(EquivariantModule):
     sigma: float = eqx.field(static=True)
 
     def __init__(self, in_type: FieldType, S: int, margin: float = 0.0, sigma: float = 2.0):
-        if not isinstance(in_type, FieldType):
-            raise TypeError(f"`in_type` (={in_type!r}) must be a FieldType")
+        check_field_type(in_type)
         if in_type.gspace.dimensionality != 2:
             raise ValueError(f"`in_type` lives on {in_type.gspace.name}; MaskModule needs fields on the plane")
         if not isinstance(S, numbers.Integral) or isinstance(S, bool) or S < 1:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
+from ._misc import check_bool
 from ._module import EquivariantModule, array_function, check_input
 from ._pooling import _check_plane, _pair
 
@@ -109,8 +110,7 @@ class R2Upsampling(EquivariantModule):
             raise ValueError(f"give exactly one of `scale_factor` (={scale_factor!r}) and `size` (={size!r})")
         if mode not in _MODES:
             raise ValueError(f"`mode` (={mode!r}) must be one of {list(_MODES)}")
-        if not isinstance(align_corners, bool):
-            raise TypeError(f"`align_corners` (={align_corners!r}) must be a bool")
+        check_bool(align_corners, "align_corners")
         self.in_type = self.out_type = in_type
         self.scale_factor = None if scale_factor is None else _positive_pair("scale_factor", scale_factor)
         self.size = None if size is None else _pair("size", size, 1)

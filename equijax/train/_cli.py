@@ -46,12 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="sgd has Nesterov momentum 0.9 "
         "(default: %(default)s)")  # fmt: skip
     add("--lr", type=float, default=d.lr, help="peak learning rate (default: %(default)s)")
-    add(
-        "--weight-decay",
-        type=float,
-        default=d.weight_decay,
-        help="L2 penalty (adam, sgd) or decoupled decay (adamw) (default: %(default)s)",
-    )
+    add("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty (adam, sgd) or decoupled decay "
+        "(adamw) (default: %(default)s)")  # fmt: skip
     add(
         "--schedule",
         choices=SCHEDULES,
@@ -62,21 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--aug-supersample", type=int, default=d.aug_supersample, help="augmentation samples per pixel per axis "
         "(default: %(default)s)")  # fmt: skip
     add("--seed", type=int, default=d.seed, help="initialisation, shuffling and augmentation (default: %(default)s)")
-    add(
-        "--precision",
-        choices=tuple(PRECISIONS),
-        default=d.precision,
-        help="bfloat16: mixed precision (bfloat16 compute, float32 parameters and batch-norm statistics) "
-        "(default: %(default)s)",
-    )
+    add("--precision", choices=tuple(PRECISIONS), default=d.precision, help="bfloat16: mixed precision (bfloat16 "
+        "compute, float32 parameters and batch-norm statistics) (default: %(default)s)")  # fmt: skip
     add("--eval-batch-size", type=int, default=d.eval_batch_size, help="test batch size (default: %(default)s)")
     add("--eval-every", type=int, default=d.eval_every, help="test every N epochs (default: 0, only at the end)")
-    add(
-        "--invariance-samples",
-        type=int,
-        default=d.invariance_samples,
-        help="test digits for the 90-degree rotation (and D<N> mirror) invariance check (default: %(default)s)",
-    )
+    add("--invariance-samples", type=int, default=d.invariance_samples, help="test digits for the 90-degree "
+        "rotation (and D<N> mirror) invariance check (default: %(default)s)")  # fmt: skip
     add("--devices", type=int, default=d.devices, help="local devices to shard over (default: all)")
     add("--ckpt-dir", default=d.ckpt_dir, help="write checkpoint.eqx here after every epoch (default: none)")
     add("--resume", action="store_true", help="continue the run in --ckpt-dir after a crash (same settings)")

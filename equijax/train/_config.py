@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import os
 import re
 from collections.abc import Callable
@@ -12,6 +11,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .. import models
+from ..internal import is_int, is_real
 
 # name -> (constructor(key, n_classes, width, N, batch_norm, reflections), input size, default group or None)
 _MODELS: dict[str, tuple[Callable, int, str | None]] = {
@@ -121,13 +121,13 @@ class TrainConfig:
                 raise TypeError(f"`{name}` (={v!r}) must be a bool (True or False)")
         _positive_real("width", self.width)
         _positive_real("lr", self.lr)
-        if not _is_real(self.weight_decay) or not 0 <= self.weight_decay < float("inf"):
+        if not is_real(self.weight_decay) or not 0 <= self.weight_decay < float("inf"):
             raise ValueError(f"`weight_decay` (={self.weight_decay!r}) must be a non-negative finite number")
         for name in ("n_classes", "epochs", "batch_size", "aug_supersample", "eval_batch_size", "invariance_samples"):
             _positive_int(name, getattr(self, name))
         for name in ("eval_every", "seed"):
             v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
+            if not is_int(v) or v < 0:
                 raise ValueError(f"`{name}` (={v!r}) must be a non-negative integer")
         if self.devices is not None:
             _positive_int("devices", self.devices)
@@ -235,15 +235,11 @@ def _path_field(config, name: str, *, optional: bool) -> None:
         raise ValueError(f"`{name}` (={v!r}) must not be empty" + (" (leave it out for none)" if optional else ""))
 
 
-def _is_real(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
 def _positive_real(name, v):
-    if not _is_real(v) or not v > 0 or v != v or v == float("inf"):
+    if not is_real(v) or not v > 0 or v != v or v == float("inf"):
         raise ValueError(f"`{name}` (={v!r}) must be a positive finite number")
 
 
 def _positive_int(name, v):
-    if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+    if not is_int(v) or v < 1:
         raise ValueError(f"`{name}` (={v!r}) must be a positive integer")

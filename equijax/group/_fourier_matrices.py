@@ -1,6 +1,7 @@
 """The Fourier transforms of band-limited functions on a group G or on its cosets G/H, all in
 numpy (float64), computed once from static configuration and cached: the sampling grid, the
-representation of the coefficients and the matrices of `FourierPointwise`.
+representation of the coefficients and the matrices of `equijax.nn.FourierPointwise` (which
+imports them through `equijax.internal`).
 
 The coefficient layout follows escnn: every irrep ``psi`` in `irreps` appears
 ``dim(psi) / dim End(psi)`` times (``dim(psi^H) / dim End(psi)`` on G/H), with the identity
@@ -19,8 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..group import Group, GroupElement, Representation
-from ..internal import is_int
+from .._misc import is_int
+from ._element import GroupElement
+from ._group import Group
+from ._representation import Representation
 
 _GRID_TYPES = ("regular", "rand")
 _EPS = 1e-8  # Tikhonov term of the least-squares Fourier transform (as escnn)
@@ -46,27 +49,11 @@ def sampling_grid(G: Group, grid, type: str, N, seed) -> tuple[GroupElement, ...
         raise ValueError(f"`type` (={type!r}) must be one of {list(_GRID_TYPES)}")
     if N is not None and (not is_int(N) or N < 1):
         raise ValueError(f"`N` (={N!r}) must be a positive integer (the number of grid rotations or samples)")
-    if type == "rand":
-        if N is None:
-            raise ValueError("`N` (=None) is required with type='rand': the number of random samples")
-        return tuple(G.random_elements(int(N), seed))
-    flips = (0, 1) if G.has_flips else (0,)
-    if G.continuous:
-        if N is None:
-            raise ValueError(
-                f"`N` (=None) is required for the continuous group {G.name}: the number of sampled rotations "
-                "(e.g. N=16; a multiple of 4 keeps 90-degree rotations exact)"
-            )
-        rots = [2.0 * math.pi * i / N for i in range(N)]
-    else:
-        n = G.rotation_order
-        N = n if N is None else int(N)
-        if n % N:
-            raise ValueError(f"`N` (={N}) must divide the number of rotations of {G.name} ({n})")
-        rots = [i * (n // N) for i in range(N)]
-    if G.has_flips:
-        return tuple(G.element((f, r)) for f in flips for r in rots)
-    return tuple(G.element(r) for r in rots)
+    missing_N = (
+        f"`N` (=None) is required for the continuous group {G.name}: the number of sampled rotations "
+        "(e.g. N=16; a multiple of 4 keeps 90-degree rotations exact)"
+    )
+    return tuple(G._grid_elements(type, N, seed, missing_N))
 
 
 @functools.cache

@@ -25,6 +25,7 @@ def test_floor_has_the_models_filter_shapes(model, group):
     assert [c.expand_parameters()[0].shape for c in convs] == [f.shape for f in floor.filters]
 
 
+@pytest.mark.slow  # about a minute on 2 cores; the e2wrn benchmark's smoke run (timed suite) shares the harness
 def test_compare_prints_the_table(capsys):
     ratios = seed_c8.compare("c4", "C4", 0.25, 4, 1)
     out = capsys.readouterr().out

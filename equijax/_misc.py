@@ -102,3 +102,11 @@ def dense_layer(in_features: int, out_features: int, *, key, use_bias: bool = Tr
     if use_bias:
         layer = eqx.tree_at(lambda m: m.bias, layer, jax.device_put(rng.uniform(-lim, lim, out_features).astype(dtype)))
     return layer
+
+
+def at_least_float32(dtype):
+    """`dtype` if it is a float of 32 bits or more, else float32: the accumulation dtype of
+    low-precision inputs (written without type promotion, so it holds under JAX's strict
+    dtype-promotion mode)."""
+    dtype = np.dtype(dtype)
+    return dtype if np.issubdtype(dtype, np.floating) and dtype.itemsize >= 4 else np.dtype(np.float32)

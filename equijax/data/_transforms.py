@@ -41,7 +41,8 @@ def _rotate_one(image: jnp.ndarray, angle: jnp.ndarray, supersample: int) -> jnp
     j0 = jnp.floor(fj).astype(jnp.int32)
     i1, j1 = jnp.minimum(i0 + 1, H + 1), jnp.minimum(j0 + 1, W + 1)
     lead = (1,) * (image.ndim - 2)  # explicit broadcasting over leading (channel) axes
-    wi, wj = (fi - i0).reshape(lead + fi.shape), (fj - j0).reshape(lead + fj.shape)
+    wi = (fi - i0.astype(fi.dtype)).reshape(lead + fi.shape)
+    wj = (fj - j0.astype(fj.dtype)).reshape(lead + fj.shape)
     xp = jnp.pad(image, [(0, 0)] * (image.ndim - 2) + [(1, 1), (1, 1)])
     out = (
         xp[..., i0, j0] * ((1 - wi) * (1 - wj))

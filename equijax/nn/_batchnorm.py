@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._misc import at_least_float32
 from ._field_type import FieldType
 from ._geometric_tensor import GeometricTensor
 from ._misc import check_bool, check_field_type
@@ -236,7 +237,7 @@ class _SegmentBatchNorm(EquivariantModule):
         if inference is None:
             inference = self.inference
         # statistics in at least float32 (mixed precision: bfloat16 in, bfloat16 out)
-        t = self._to_basis(x.tensor.astype(jnp.promote_types(x.tensor.dtype, jnp.float32)))
+        t = self._to_basis(x.tensor.astype(at_least_float32(x.tensor.dtype)))
         ax = t.ndim + self.in_type.channel_axis
         spatial_axes = tuple(range(ax + 1, t.ndim))
         Mm, Mv = _Segments(self._mean_segments), _Segments(self._var_segments)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._cpu import YNN_FLAG as YNN_FLAG, ynn_enabled as ynn_enabled
+from .._misc import at_least_float32
 
 _DN = ("NCHW", "OIHW", "NCHW")
 
@@ -96,7 +97,7 @@ def _filter_gradient(x, dy, w_shape, stride, padding, dilation):
     ho, wo = dy.shape[-2:]
     xp = jnp.pad(x, ((0, 0), (0, 0)) + padding)
     (sh, sw), (dh, dw) = stride, dilation
-    acc = jnp.promote_types(dy.dtype, jnp.float32)  # accumulate in at least float32
+    acc = at_least_float32(dy.dtype)  # accumulate in at least float32
     taps = []
     for i in range(kh):  # unrolled at trace time: kh * kw matrix products
         for j in range(kw):

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from .._misc import at_least_float32
 from ..kernels import EmptyBasisError, KernelBasis
 from ._field_type import FieldType
 
@@ -133,7 +134,7 @@ def _row_tables(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _gather_sum(v: jnp.ndarray, index: np.ndarray, value: np.ndarray) -> jnp.ndarray:
     """``sum_j v_pad[index[:, j]] * value[:, j]`` with ``v_pad = [v, 0]``, accumulated in at
     least float32."""
-    acc = jnp.promote_types(v.dtype, jnp.float32)
+    acc = at_least_float32(v.dtype)
     v_pad = jnp.concatenate([v.astype(acc), jnp.zeros((1,), acc)])
     taken = v_pad.at[jnp.asarray(index)].get(mode="promise_in_bounds")
     return jnp.sum(taken * jnp.asarray(value, acc), axis=-1).astype(v.dtype)

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 
 from .. import data as edata
+from .._misc import at_least_float32
 from ._config import TrainConfig, precision_dtype
 from ._report import _count
 
@@ -38,7 +39,7 @@ def _forward(model, state, x, compute_dtype):
     if compute_dtype is not None:
         x = x.astype(compute_dtype)
     logits, state = model(x, state)
-    return logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), state
+    return logits.astype(at_least_float32(logits.dtype)), state
 
 
 def make_train_step(

@@ -45,16 +45,8 @@ def mnist_file(tmp_path_factory) -> Path:
         return Path(given)
     from equijax import data
 
-    sample = data.load_sample()
     path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
-    to_uint8 = lambda x: np.round(np.asarray(x).reshape(-1, 28, 28) * 255.0).astype(np.uint8)  # noqa: E731
-    np.savez(
-        path,
-        x_train=to_uint8(sample.x_train),
-        y_train=np.asarray(sample.y_train, np.uint8),
-        x_test=to_uint8(sample.x_test),
-        y_test=np.asarray(sample.y_test, np.uint8),
-    )
+    data.save_dataset(path, data.load_sample())  # uint8 (N, 28, 28) x_train ... y_test: keras layout
     return path
 
 

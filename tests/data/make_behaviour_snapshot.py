@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from equijax.data._files import atomic_write  # the package's own atomic, mode-keeping write
 
 HERE = Path(__file__).resolve().parent
 NPZ = HERE / "behaviour_snapshot.npz"
@@ -124,20 +124,6 @@ def _count(layer) -> list[int]:
     return [0 if weights is None else int(weights.size), 0 if bias is None else int(bias.size)]
 
 
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # the mode of a plain write, not mkstemp's 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare with the stored files, write nothing")
@@ -151,12 +137,8 @@ def main(argv=None) -> int:
         print(f"worst output difference {worst:.3g}; layer counts {'equal' if same else 'DIFFER'}")
         return 0 if worst <= 1e-6 and same and set(stored) == set(outputs) else 1
 
-    def write_npz(tmp):
-        with open(tmp, "wb") as f:
-            np.savez(f, **outputs)
-
-    _write_atomic(NPZ, write_npz)
-    _write_atomic(JSON, lambda tmp: Path(tmp).write_text(json.dumps(counts, indent=0, sort_keys=True) + "\n"))
+    atomic_write(NPZ, lambda f: np.savez(f, **outputs))
+    atomic_write(JSON, lambda f: f.write((json.dumps(counts, indent=0, sort_keys=True) + "\n").encode()))
     print(f"wrote {NPZ.name} ({len(outputs)} arrays) and {JSON.name} ({len(counts)} layers)")
     return 0
 
